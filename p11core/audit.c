@@ -1,0 +1,2 @@
+/* Audit evidence: to be written (issue "Audit evidence"). */
+#include "internal.h"

@@ -1,0 +1,378 @@
+/* The core: start on first use, discovery of tokens into partitions, the
+ * process generation (fork) and the exit guard. */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+/* ---- process generation: bumped in every forked child ---- */
+static _Atomic unsigned long fork_generation;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void on_fork_child(void) { atomic_fetch_add(&fork_generation, 1); }
+static void install_atfork(void) { pthread_atfork(NULL, NULL, on_fork_child); }
+
+unsigned long p11_fork_generation(void) { return atomic_load_explicit(&fork_generation, memory_order_acquire); }
+
+/* ---- exit guard ----
+ * A module such as SoftHSM tears itself down with exit-time destructors
+ * that it registers while it loads and initializes.  OpenSSL frees providers
+ * from its own exit handler, registered earlier, so it runs later: by then
+ * the module is gone.  We register a handler after each C_Initialize (so it
+ * runs before the module's destructors), finalize there, and make no
+ * PKCS#11 call afterwards. */
+static pthread_mutex_t guard_lock = PTHREAD_MUTEX_INITIALIZER;
+static p11_module *guarded[16];
+static size_t n_guarded;
+static atomic_int process_exiting;
+static atomic_int guard_no_deinit;
+
+int p11_process_exiting(void) { return atomic_load(&process_exiting); }
+
+static void exit_guard(void)
+{
+    size_t i;
+
+    if (atomic_exchange(&process_exiting, 1))
+        return;
+    pthread_mutex_lock(&guard_lock);
+    for (i = 0; i < n_guarded; i++) {
+        p11_module *mod = guarded[i];
+        if (!atomic_load(&guard_no_deinit) && mod->initialized && mod->owns_init &&
+            mod->fork_gen == p11_fork_generation())
+            mod->fl->C_Finalize(NULL);
+        mod->initialized = 0;
+    }
+    n_guarded = 0;
+    pthread_mutex_unlock(&guard_lock);
+}
+
+void p11_exit_guard_register(p11_module *mod)
+{
+    size_t i;
+
+    pthread_mutex_lock(&guard_lock);
+    for (i = 0; i < n_guarded && guarded[i] != mod; i++)
+        ;
+    if (i == n_guarded && n_guarded < sizeof(guarded) / sizeof(guarded[0]))
+        guarded[n_guarded++] = mod;
+    pthread_mutex_unlock(&guard_lock);
+    atexit(exit_guard); /* one more registration: it must run before what the module just registered */
+}
+
+static void exit_guard_forget(p11_module *mod)
+{
+    size_t i;
+
+    pthread_mutex_lock(&guard_lock);
+    for (i = 0; i < n_guarded; i++)
+        if (guarded[i] == mod) {
+            guarded[i] = guarded[--n_guarded];
+            break;
+        }
+    pthread_mutex_unlock(&guard_lock);
+}
+
+/* ---- discovery ---- */
+static p11_partition *partition_for_label(p11_core *core, const char *label)
+{
+    p11_partition *part, **grown;
+    size_t i;
+
+    for (i = 0; i < core->n_parts; i++)
+        if (strcmp(core->parts[i]->name, label) == 0)
+            return core->parts[i];
+    grown = realloc(core->parts, (core->n_parts + 1) * sizeof(*grown));
+    if (grown == NULL)
+        return NULL;
+    core->parts = grown;
+    part = calloc(1, sizeof(*part));
+    if (part == NULL || (part->name = p11_strdup(label)) == NULL) {
+        free(part);
+        return NULL;
+    }
+    pthread_mutex_init(&part->pin_lock, NULL);
+    part->core = core;
+    core->parts[core->n_parts++] = part;
+    return part;
+}
+
+static p11_member *member_by_serial(p11_partition *part, p11_module *mod, const char *serial)
+{
+    size_t i;
+
+    for (i = 0; i < part->n_members; i++)
+        if (part->members[i]->mod == mod && strcmp(part->members[i]->serial, serial) == 0)
+            return part->members[i];
+    return NULL;
+}
+
+static void member_fill(p11_member *m, CK_SLOT_ID slot, const CK_SLOT_INFO *si,
+                        const CK_TOKEN_INFO *ti)
+{
+    m->slot = slot;
+    p11_field_copy(m->serial, sizeof(m->serial), ti->serialNumber, sizeof(ti->serialNumber));
+    p11_field_copy(m->label, sizeof(m->label), ti->label, sizeof(ti->label));
+    p11_field_copy(m->model, sizeof(m->model), ti->model, sizeof(ti->model));
+    p11_field_copy(m->manufacturer, sizeof(m->manufacturer), ti->manufacturerID,
+                   sizeof(ti->manufacturerID));
+    p11_field_copy(m->slot_description, sizeof(m->slot_description), si->slotDescription,
+                   sizeof(si->slotDescription));
+    p11_field_copy(m->slot_manufacturer, sizeof(m->slot_manufacturer), si->manufacturerID,
+                   sizeof(si->manufacturerID));
+    m->token_flags = ti->flags;
+}
+
+/* Tokens of one module into partitions: a partition is the set of tokens
+ * bearing one label.  Members are told apart by token serial, since slot
+ * IDs may be renumbered when a module is re-initialized. */
+static p11_status discover_module(p11_core *core, p11_module *mod)
+{
+    CK_SLOT_ID *slots = NULL;
+    CK_ULONG n = 0, i;
+    CK_RV rv;
+
+    rv = mod->fl->C_GetSlotList(CK_TRUE, NULL, &n);
+    if (rv == CKR_OK && n > 0) {
+        slots = calloc(n, sizeof(*slots));
+        if (slots == NULL)
+            return p11_error_set(P11_ERR_MEMORY, CKR_HOST_MEMORY, "out of memory");
+        rv = mod->fl->C_GetSlotList(CK_TRUE, slots, &n);
+    }
+    if (rv != CKR_OK) {
+        free(slots);
+        return p11_error_set_rv(P11_ERR_MODULE, rv, "C_GetSlotList of %s failed", mod->path);
+    }
+    for (i = 0; i < n; i++) {
+        CK_SLOT_INFO si;
+        CK_TOKEN_INFO ti;
+        char label[P11_LABEL_LEN + 1], serial[17];
+        p11_partition *part;
+        p11_member *m;
+
+        if (mod->fl->C_GetSlotInfo(slots[i], &si) != CKR_OK ||
+            mod->fl->C_GetTokenInfo(slots[i], &ti) != CKR_OK)
+            continue;
+        if (!(ti.flags & CKF_TOKEN_INITIALIZED))
+            continue;
+        p11_field_copy(label, sizeof(label), ti.label, sizeof(ti.label));
+        p11_field_copy(serial, sizeof(serial), ti.serialNumber, sizeof(ti.serialNumber));
+        part = partition_for_label(core, label);
+        if (part == NULL) {
+            free(slots);
+            return p11_error_set(P11_ERR_MEMORY, CKR_HOST_MEMORY, "out of memory");
+        }
+        m = member_by_serial(part, mod, serial);
+        if (m == NULL) {
+            if (part->n_members == P11_MAX_MEMBERS)
+                continue;
+            m = calloc(1, sizeof(*m));
+            if (m == NULL) {
+                free(slots);
+                return p11_error_set(P11_ERR_MEMORY, CKR_HOST_MEMORY, "out of memory");
+            }
+            pthread_mutex_init(&m->lock, NULL);
+            m->part = part;
+            m->mod = mod;
+            m->timeout_ms = core->member_timeout_ms;
+            m->index = (int)part->n_members;
+            part->members[part->n_members++] = m;
+        }
+        member_fill(m, slots[i], &si, &ti);
+    }
+    free(slots);
+    return P11_OK;
+}
+
+static const char *configured_module_path(const p11_core *core)
+{
+    const char *env;
+
+    if (core->module_path)
+        return core->module_path;
+    env = getenv(PRIMUS_MODULE_ENV);
+    if (env && env[0])
+        return env;
+    return PRIMUS_DEFAULT_MODULE;
+}
+
+static p11_status load_module_locked(p11_core *core, const char *path, p11_module **out)
+{
+    p11_module *mod;
+    p11_status st;
+    size_t i;
+
+    for (i = 0; i < core->n_modules; i++)
+        if (strcmp(core->modules[i]->path, path) == 0) {
+            *out = core->modules[i];
+            return P11_OK;
+        }
+    if (core->n_modules == sizeof(core->modules) / sizeof(core->modules[0]))
+        return p11_error_set(P11_ERR_CONFIG, CKR_OK, "too many PKCS#11 modules (at most %zu)",
+                             sizeof(core->modules) / sizeof(core->modules[0]));
+    st = p11_module_load(path, core->init_args, &mod);
+    if (st != P11_OK)
+        return st;
+    st = p11_module_initialize(mod);
+    if (st != P11_OK) {
+        p11_module_free(mod);
+        return st;
+    }
+    core->modules[core->n_modules++] = mod;
+    st = discover_module(core, mod);
+    *out = mod;
+    return st;
+}
+
+/* In a forked child: fresh C_Initialize for every module, and every session,
+ * login and handle of the parent forgotten (never closed: they are the
+ * parent's). */
+static p11_status restart_after_fork(p11_core *core)
+{
+    size_t i, j;
+    p11_status st = P11_OK;
+
+    for (i = 0; i < core->n_modules; i++) {
+        p11_status one = p11_module_initialize(core->modules[i]);
+        if (one != P11_OK)
+            st = one;
+    }
+    for (i = 0; i < core->n_parts; i++)
+        for (j = 0; j < core->parts[i]->n_members; j++) {
+            p11_member *m = core->parts[i]->members[j];
+            atomic_fetch_add(&m->generation, 1); /* the parent's handles mean nothing here */
+            p11_session_pool_reset(m, 0);
+            atomic_store(&m->state, P11_MEMBER_UP);
+        }
+    for (i = 0; i < core->n_modules && st == P11_OK; i++)
+        if (core->modules[i]->initialized)
+            discover_module(core, core->modules[i]);
+    return st;
+}
+
+static _Thread_local int inside_start;
+
+p11_status p11_core_ensure(p11_core *core)
+{
+    unsigned long gen;
+    p11_status st = P11_OK;
+
+    pthread_once(&atfork_once, install_atfork);
+    gen = p11_fork_generation();
+    if (atomic_load_explicit(&core->ready, memory_order_acquire) == gen + 1)
+        return P11_OK;
+    if (p11_process_exiting())
+        return p11_error_set(P11_ERR_UNAVAILABLE, CKR_CRYPTOKI_NOT_INITIALIZED,
+                             "the process is exiting; the HSM is no longer used");
+    if (inside_start)
+        /* The module called back into us while starting (a module that uses
+         * OpenSSL in-process can reach the provider again). */
+        return p11_error_set(P11_ERR_INTERNAL, CKR_OK,
+                             "the PKCS#11 module called back into the provider while starting");
+    pthread_mutex_lock(&core->lock);
+    inside_start = 1;
+    if (atomic_load(&core->ready) != gen + 1) {
+        if (!core->started) {
+            p11_module *mod;
+            if (core->quirk_no_deinit)
+                atomic_store(&guard_no_deinit, 1);
+            st = load_module_locked(core, configured_module_path(core), &mod);
+            if (st == P11_OK)
+                core->started = 1;
+        } else {
+            st = restart_after_fork(core);
+        }
+        if (st == P11_OK)
+            atomic_store_explicit(&core->ready, gen + 1, memory_order_release);
+    }
+    inside_start = 0;
+    pthread_mutex_unlock(&core->lock);
+    return st;
+}
+
+p11_status p11_core_start(p11_core *core) { return p11_core_ensure(core); }
+
+p11_status p11_core_rescan(p11_core *core)
+{
+    p11_status st;
+    size_t i;
+
+    st = p11_core_ensure(core);
+    if (st != P11_OK)
+        return st;
+    pthread_mutex_lock(&core->lock);
+    for (i = 0; i < core->n_modules && st == P11_OK; i++)
+        st = discover_module(core, core->modules[i]);
+    pthread_mutex_unlock(&core->lock);
+    return st;
+}
+
+p11_status p11_core_use_module(p11_core *core, const char *path, p11_module **out)
+{
+    p11_status st = p11_core_ensure(core);
+
+    if (st != P11_OK && core->started == 0) {
+        /* The configured module failed, but the URI names its own: use that. */
+        pthread_mutex_lock(&core->lock);
+        st = load_module_locked(core, path, out);
+        if (st == P11_OK) {
+            core->started = 1;
+            atomic_store(&core->ready, p11_fork_generation() + 1);
+        }
+        pthread_mutex_unlock(&core->lock);
+        return st;
+    }
+    if (st != P11_OK)
+        return st;
+    pthread_mutex_lock(&core->lock);
+    st = load_module_locked(core, path, out);
+    pthread_mutex_unlock(&core->lock);
+    return st;
+}
+
+size_t p11_core_match_partitions(p11_core *core, const p11_uri *uri, p11_partition **parts,
+                                 size_t max)
+{
+    size_t i, j, n = 0;
+
+    pthread_mutex_lock(&core->lock);
+    for (i = 0; i < core->n_parts && n < max; i++) {
+        p11_partition *part = core->parts[i];
+        for (j = 0; j < part->n_members; j++)
+            if (p11_member_matches_uri(part->members[j], uri)) {
+                parts[n++] = part;
+                break;
+            }
+    }
+    pthread_mutex_unlock(&core->lock);
+    return n;
+}
+
+void p11_core_free(p11_core *core)
+{
+    size_t i;
+
+    if (core == NULL)
+        return;
+    for (i = 0; i < core->n_parts; i++)
+        p11_partition_free(core->parts[i]);
+    free(core->parts);
+    for (i = 0; i < core->n_modules; i++) {
+        p11_module *mod = core->modules[i];
+        if (!core->quirk_no_deinit)
+            p11_module_finalize(mod);
+        exit_guard_forget(mod);
+        p11_module_free(mod);
+    }
+    free(core->module_path);
+    if (core->token_pin_spec)
+        p11_wipe(core->token_pin_spec, strlen(core->token_pin_spec));
+    free(core->token_pin_spec);
+    free(core->init_args);
+    free(core->topology_file);
+    free(core->audit_log);
+    free(core->audit_key);
+    pthread_mutex_destroy(&core->lock);
+    free(core);
+}

@@ -1,0 +1,213 @@
+/*
+ * Internal structures of p11core, shared by its rooms:
+ *   module.c   a loaded PKCS#11 library
+ *   member.c   one token on one module (a cluster member): state, choice, failover loop
+ *   session.c  session pool and login per member
+ *   object.c   object search and attribute reading
+ *   key.c      key references and one-shot operations
+ *   core.c     the core: configuration, start, discovery, fork and exit
+ */
+#ifndef PRIMUS_P11CORE_INTERNAL_H
+#define PRIMUS_P11CORE_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdarg.h>
+
+#include "p11core.h"
+
+#define P11_MAX_MEMBERS 16
+#define P11_LABEL_LEN 32
+
+/* ---- errors (error.c) ---- */
+/* Set the calling thread's error; the message is a printf format.  Returns st. */
+p11_status p11_error_set(p11_status st, CK_RV rv, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Same, with the PKCS#11 code's name and advice appended to the message. */
+p11_status p11_error_set_rv(p11_status st, CK_RV rv, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ---- PINs (pin.c) ---- */
+/* Resolve a PIN specification: "file:/path" (the file must exist, be
+ * non-empty and not readable by group/others) or a literal PIN.  *pin is
+ * malloc'd; release with p11_pin_free (wipes it). */
+p11_status p11_pin_resolve(const char *spec, char **pin);
+/* The PIN of a URI's pin-value or pin-source; *pin NULL when the URI has none. */
+p11_status p11_pin_from_uri(const p11_uri *uri, char **pin);
+void p11_pin_free(char *pin);
+void p11_wipe(void *p, size_t n);
+
+/* ---- modules (module.c) ---- */
+typedef struct p11_module {
+    char *path;
+    void *dl;
+    CK_FUNCTION_LIST *fl;
+    CK_INFO info;
+    int initialized;       /* C_Initialize done in this process generation */
+    int owns_init;         /* we initialized it (not CKR_CRYPTOKI_ALREADY_INITIALIZED) */
+    char *init_args;
+    unsigned long fork_gen;/* process generation of the last C_Initialize */
+} p11_module;
+
+p11_status p11_module_load(const char *path, const char *init_args, p11_module **out);
+/* C_Initialize (again, after fork: C_Finalize first). */
+p11_status p11_module_initialize(p11_module *mod);
+void p11_module_finalize(p11_module *mod);
+void p11_module_free(p11_module *mod);
+
+/* ---- members and partitions (member.c) ---- */
+typedef enum p11_member_state {
+    P11_MEMBER_UP = 0,
+    P11_MEMBER_DOWN = 1
+} p11_member_state;
+
+typedef struct p11_partition p11_partition;
+
+typedef struct p11_member {
+    p11_partition *part;
+    p11_module *mod;
+    int index;              /* position in part->members */
+    CK_SLOT_ID slot;
+    char serial[17];
+    char label[P11_LABEL_LEN + 1];
+    char model[17];
+    char manufacturer[33];
+    char slot_description[65];
+    char slot_manufacturer[33];
+    CK_FLAGS token_flags;
+    int priority;           /* 0 is highest */
+    unsigned timeout_ms;
+
+    _Atomic int state;      /* p11_member_state */
+    _Atomic unsigned generation; /* bumped whenever sessions/handles become stale */
+
+    pthread_mutex_t lock;   /* guards the pool, login and mechanism cache */
+    CK_SESSION_HANDLE *idle;
+    size_t n_idle, cap_idle;
+    unsigned pool_generation;
+    int logged_in;
+    size_t open_sessions;
+
+    CK_MECHANISM_TYPE *mechs;
+    CK_MECHANISM_INFO *mech_info;
+    size_t n_mechs;
+    int mechs_loaded;
+
+    _Atomic unsigned long long ops, failures;
+    _Atomic unsigned long long latency_ns_total;
+    _Atomic CK_RV last_rv;
+    _Atomic long long last_change; /* unix seconds of the last state change */
+} p11_member;
+
+struct p11_partition {
+    struct p11_core *core;
+    char *name;             /* the token label */
+    p11_member *members[P11_MAX_MEMBERS];
+    size_t n_members;
+    _Atomic unsigned rr;    /* round robin cursor */
+    pthread_mutex_t pin_lock;
+    char *pin;              /* from a URI; kept for re-login after a member restarts; wiped on free */
+    CK_RV pin_failure;      /* sticky: a PIN the token refused is never tried again */
+};
+
+/* Offer a PIN (from a URI) for the partition's logins.  A PIN equal to one
+ * the token already refused is not tried again. */
+p11_status p11_partition_offer_pin(p11_partition *part, const char *pin);
+
+/* The member an operation should run on: the highest-priority pool that has
+ * a live member, round robin within it, skipping those in `tried`. */
+p11_member *p11_partition_pick_member(p11_partition *part, unsigned tried_mask);
+void p11_member_mark_down(p11_member *m, CK_RV rv);
+void p11_member_mark_up(p11_member *m);
+void p11_member_free(p11_member *m);
+void p11_partition_free(p11_partition *part);
+
+/* An operation run on one member with a session of it.  Returns the
+ * PKCS#11 code; the loop classifies it. */
+typedef CK_RV (*p11_member_op)(p11_member *m, CK_SESSION_HANDLE s, void *arg);
+
+#define P11_RUN_IDEMPOTENT 1u /* may be re-run on another member after a fault */
+#define P11_RUN_NEEDS_LOGIN 2u
+/* Run op on a live member of part; on a member fault, mark it down and,
+ * when idempotent, go on with the next member.  `what` names the operation
+ * in messages.  On failure the thread error is set from the last code. */
+p11_status p11_partition_run(p11_partition *part, unsigned flags, const char *what,
+                             p11_member_op op, void *arg);
+
+/* ---- sessions and login (session.c) ---- */
+/* A session of the member (from the pool, or newly opened), logged in when
+ * login is set and the partition has a PIN. */
+CK_RV p11_session_get(p11_member *m, int login, CK_SESSION_HANDLE *s);
+void p11_session_put(p11_member *m, CK_SESSION_HANDLE s);
+/* Close a session that may be broken (it is not returned to the pool). */
+void p11_session_discard(p11_member *m, CK_SESSION_HANDLE s);
+/* Drop every pooled session (after a fault, fork or re-init). */
+void p11_session_pool_reset(p11_member *m, int close_them);
+/* Log the member in with the partition PIN; sticky failure on a wrong PIN. */
+CK_RV p11_member_login(p11_member *m, CK_SESSION_HANDLE s);
+/* Context-specific login for CKA_ALWAYS_AUTHENTICATE keys. */
+CK_RV p11_context_login(p11_member *m, CK_SESSION_HANDLE s);
+/* Mechanism cache. */
+int p11_member_has_mechanism(p11_member *m, CK_MECHANISM_TYPE mech, CK_FLAGS purpose);
+
+/* ---- objects (object.c) ---- */
+/* Read an object's attributes into info (public material only). */
+CK_RV p11_object_read(p11_member *m, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h,
+                      p11_object_info *info);
+/* Search on one member; handles malloc'd. */
+CK_RV p11_object_search(p11_member *m, CK_SESSION_HANDLE s, CK_ATTRIBUTE *tmpl,
+                        CK_ULONG n, CK_OBJECT_HANDLE **handles, size_t *count);
+/* The URI naming an object: token, object label, id and type. */
+char *p11_object_uri(const char *partition, const p11_object_info *info);
+/* Does the partition (its member m) match the token/slot/library attributes of uri? */
+int p11_member_matches_uri(const p11_member *m, const p11_uri *uri);
+
+/* ---- the core (core.c) ---- */
+struct p11_core {
+    pthread_mutex_t lock;
+    /* configuration */
+    char *module_path;
+    char *token_pin_spec;
+    char *init_args;
+    int quirk_no_deinit;
+    char *topology_file;
+    char *audit_log;
+    char *audit_key;
+    int audit_fail_open;
+    int session_key_cache; /* -1 auto, 0 no, 1 yes */
+    unsigned member_timeout_ms;
+
+    /* state */
+    int started;                 /* configuration frozen, modules loaded once */
+    _Atomic unsigned long ready; /* fork generation + 1 when usable without the lock */
+    p11_module *modules[8];
+    size_t n_modules;
+    p11_partition **parts;
+    size_t n_parts;
+};
+
+/* Make sure the core is started in this process generation (after fork:
+ * re-initialized).  Fast when nothing changed. */
+p11_status p11_core_ensure(p11_core *core);
+/* Rediscover tokens (a token may have appeared since start). */
+p11_status p11_core_rescan(p11_core *core);
+/* Make sure the module at path is loaded too (a URI's module-path). */
+p11_status p11_core_use_module(p11_core *core, const char *path, p11_module **out);
+/* The partitions whose members match the URI, into parts (at most max). */
+size_t p11_core_match_partitions(p11_core *core, const p11_uri *uri, p11_partition **parts,
+                                 size_t max);
+/* The current process generation (bumped in every forked child). */
+unsigned long p11_fork_generation(void);
+/* Has the process begun exiting (then no PKCS#11 call is made any more)? */
+int p11_process_exiting(void);
+/* Note a module we initialized, so its finalization happens before its own
+ * exit-time destructors run. */
+void p11_exit_guard_register(p11_module *mod);
+
+/* ---- helpers ---- */
+char *p11_strdup(const char *s);
+/* Copy a space-padded PKCS#11 field into a NUL-terminated, trimmed string. */
+void p11_field_copy(char *dst, size_t dst_size, const CK_UTF8CHAR *src, size_t src_len);
+unsigned long long p11_now_ns(void);
+
+#endif

@@ -1,0 +1,460 @@
+/* Keys are references (partition + class + id/label), not handles: each
+ * member resolves the reference once, caches the handle for the member's
+ * generation, and resolves again when the member restarts or the handle is
+ * refused.  No operation searches, logs in or opens a session once warm. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "rv.h"
+
+#define P11_MAX_OUTPUT 1024 /* RSA-8192 signatures; EC and Ed are far smaller */
+
+struct p11_key {
+    _Atomic int refs;
+    p11_core *core;
+    p11_partition *part;
+    p11_object_info info;
+    pthread_mutex_t lock;
+    struct {
+        unsigned gen_plus_one; /* 0: not resolved */
+        CK_OBJECT_HANDLE handle;
+    } handles[P11_MAX_MEMBERS];
+};
+
+static p11_partition *partition_named(p11_core *core, const char *name)
+{
+    size_t i;
+    p11_partition *found = NULL;
+
+    pthread_mutex_lock(&core->lock);
+    for (i = 0; i < core->n_parts && !found; i++)
+        if (strcmp(core->parts[i]->name, name) == 0)
+            found = core->parts[i];
+    pthread_mutex_unlock(&core->lock);
+    return found;
+}
+
+p11_status p11_key_open(p11_core *core, const p11_object_info *info, const p11_uri *pin_uri,
+                        p11_key **out)
+{
+    p11_key *key;
+    p11_status st;
+    char *pin = NULL;
+
+    *out = NULL;
+    st = p11_core_ensure(core);
+    if (st != P11_OK)
+        return st;
+    if (info->partition == NULL || info->cls == (CK_OBJECT_CLASS)-1)
+        return p11_error_set(P11_ERR_INTERNAL, CKR_OK, "key description without a partition");
+    if (info->id.len == 0 && (info->label == NULL || info->label[0] == '\0'))
+        return p11_error_set(P11_ERR_NOT_FOUND, CKR_OK,
+                             "the object has neither CKA_ID nor CKA_LABEL, so it cannot be found "
+                             "again on another member; give the key an id or a label");
+    key = calloc(1, sizeof(*key));
+    if (key == NULL)
+        return p11_error_set(P11_ERR_MEMORY, CKR_HOST_MEMORY, "out of memory");
+    key->part = partition_named(core, info->partition);
+    if (key->part == NULL) {
+        free(key);
+        return p11_error_set(P11_ERR_NO_TOKEN, CKR_OK, "partition \"%s\" is not present",
+                             info->partition);
+    }
+    st = p11_object_info_copy(&key->info, info);
+    if (st == P11_OK && pin_uri && (st = p11_pin_from_uri(pin_uri, &pin)) == P11_OK && pin)
+        st = p11_partition_offer_pin(key->part, pin);
+    p11_pin_free(pin);
+    if (st != P11_OK) {
+        p11_object_info_clear(&key->info);
+        free(key);
+        return st;
+    }
+    key->core = core;
+    atomic_init(&key->refs, 1);
+    pthread_mutex_init(&key->lock, NULL);
+    *out = key;
+    return P11_OK;
+}
+
+static p11_status ambiguous_error(const p11_object_list *list)
+{
+    char names[1024];
+    size_t used = 0, i;
+
+    names[0] = '\0';
+    for (i = 0; i < list->count && used < sizeof(names); i++) {
+        int k = snprintf(names + used, sizeof(names) - used, "%s%s", i ? ", " : "",
+                         list->items[i].uri);
+        if (k > 0)
+            used += (size_t)k;
+    }
+    return p11_error_set(P11_ERR_AMBIGUOUS, CKR_OK,
+                         "the URI matches %zu objects; name one of them (add id= or type=): %s",
+                         list->count, names);
+}
+
+p11_status p11_key_open_uri(p11_core *core, const p11_uri *uri, CK_OBJECT_CLASS cls,
+                            p11_key **out)
+{
+    p11_object_list list;
+    p11_status st;
+
+    *out = NULL;
+    st = p11_find_objects(core, uri, cls, &list);
+    if (st != P11_OK)
+        return st;
+    if (list.count == 0) {
+        char *text = p11_uri_format(uri, P11_URI_FORMAT_OMIT_PIN);
+        st = p11_error_set(P11_ERR_NOT_FOUND, CKR_OK,
+                           "no object matches %s; `primusctl list` shows the objects of each "
+                           "partition as URIs",
+                           text ? text : "the URI");
+        free(text);
+    } else if (list.count > 1) {
+        st = ambiguous_error(&list);
+    } else {
+        st = p11_key_open(core, &list.items[0], uri, out);
+    }
+    p11_object_list_clear(&list);
+    return st;
+}
+
+p11_key *p11_key_ref(p11_key *key)
+{
+    if (key)
+        atomic_fetch_add(&key->refs, 1);
+    return key;
+}
+
+void p11_key_unref(p11_key *key)
+{
+    if (key == NULL || atomic_fetch_sub(&key->refs, 1) != 1)
+        return;
+    p11_object_info_clear(&key->info);
+    pthread_mutex_destroy(&key->lock);
+    free(key);
+}
+
+const p11_object_info *p11_key_info(const p11_key *key) { return &key->info; }
+
+/* ---- handles ---- */
+static CK_RV resolve_handle(p11_key *key, p11_member *m, CK_SESSION_HANDLE s,
+                            CK_OBJECT_HANDLE *h)
+{
+    unsigned gen = atomic_load(&m->generation) + 1;
+    CK_ATTRIBUTE t[3];
+    CK_OBJECT_CLASS cls = key->info.cls;
+    CK_OBJECT_HANDLE *found = NULL;
+    size_t count = 0;
+    CK_ULONG n = 0;
+    CK_RV rv;
+
+    pthread_mutex_lock(&key->lock);
+    if (key->handles[m->index].gen_plus_one == gen) {
+        *h = key->handles[m->index].handle;
+        pthread_mutex_unlock(&key->lock);
+        return CKR_OK;
+    }
+    pthread_mutex_unlock(&key->lock);
+
+    t[n].type = CKA_CLASS;
+    t[n].pValue = &cls;
+    t[n++].ulValueLen = sizeof(cls);
+    if (key->info.id.len) {
+        t[n].type = CKA_ID;
+        t[n].pValue = key->info.id.data;
+        t[n++].ulValueLen = key->info.id.len;
+    }
+    if (key->info.label && key->info.label[0]) {
+        t[n].type = CKA_LABEL;
+        t[n].pValue = key->info.label;
+        t[n++].ulValueLen = strlen(key->info.label);
+    }
+    rv = p11_object_search(m, s, t, n, &found, &count);
+    if (rv != CKR_OK)
+        return rv;
+    if (count != 1) {
+        free(found);
+        p11_error_set(count ? P11_ERR_AMBIGUOUS : P11_ERR_NOT_FOUND, CKR_KEY_HANDLE_INVALID,
+                      "key %s is %s on member %s (serial %s) of partition \"%s\"", key->info.uri,
+                      count ? "not unique" : "missing", m->mod->path, m->serial, m->part->name);
+        return CKR_KEY_HANDLE_INVALID;
+    }
+    *h = found[0];
+    free(found);
+    pthread_mutex_lock(&key->lock);
+    key->handles[m->index].gen_plus_one = gen;
+    key->handles[m->index].handle = *h;
+    pthread_mutex_unlock(&key->lock);
+    return CKR_OK;
+}
+
+static void forget_handle(p11_key *key, p11_member *m)
+{
+    pthread_mutex_lock(&key->lock);
+    key->handles[m->index].gen_plus_one = 0;
+    pthread_mutex_unlock(&key->lock);
+}
+
+static int handle_refused(CK_RV rv)
+{
+    return rv == CKR_OBJECT_HANDLE_INVALID || rv == CKR_KEY_HANDLE_INVALID;
+}
+
+/* ---- one-shot operations ---- */
+typedef CK_RV (*init_fn)(CK_SESSION_HANDLE, CK_MECHANISM *, CK_OBJECT_HANDLE);
+typedef CK_RV (*run_fn)(CK_SESSION_HANDLE, CK_BYTE *, CK_ULONG, CK_BYTE *, CK_ULONG *);
+
+typedef struct key_call {
+    p11_key *key;
+    const CK_MECHANISM *mech;
+    int which;                 /* KEY_SIGN, ... */
+    const unsigned char *in;
+    size_t in_len;
+    const unsigned char *sig;  /* verify */
+    size_t sig_len;
+    unsigned char *out;
+    CK_ULONG out_len;
+} key_call;
+
+enum { KEY_SIGN, KEY_VERIFY, KEY_DECRYPT, KEY_ENCRYPT };
+
+static CK_RV key_call_on_member(p11_member *m, CK_SESSION_HANDLE s, void *arg)
+{
+    key_call *c = arg;
+    CK_FUNCTION_LIST *fl = m->mod->fl;
+    CK_OBJECT_HANDLE h;
+    CK_RV rv;
+    int attempt;
+
+    for (attempt = 0; attempt < 2; attempt++) {
+        rv = resolve_handle(c->key, m, s, &h);
+        if (rv != CKR_OK)
+            return rv;
+        switch (c->which) {
+        case KEY_SIGN: rv = fl->C_SignInit(s, (CK_MECHANISM *)c->mech, h); break;
+        case KEY_VERIFY: rv = fl->C_VerifyInit(s, (CK_MECHANISM *)c->mech, h); break;
+        case KEY_DECRYPT: rv = fl->C_DecryptInit(s, (CK_MECHANISM *)c->mech, h); break;
+        default: rv = fl->C_EncryptInit(s, (CK_MECHANISM *)c->mech, h); break;
+        }
+        if (!handle_refused(rv))
+            break;
+        /* the member restarted or the object was recreated: look it up again */
+        forget_handle(c->key, m);
+    }
+    if (rv != CKR_OK)
+        return rv;
+    if ((c->key->info.flags & P11_OBJ_ALWAYS_AUTHENTICATE) &&
+        (c->which == KEY_SIGN || c->which == KEY_DECRYPT)) {
+        rv = p11_context_login(m, s);
+        if (rv != CKR_OK) {
+            /* end the operation so the session goes back to the pool clean */
+            CK_ULONG none = 0;
+            if (c->which == KEY_SIGN)
+                fl->C_Sign(s, (CK_BYTE *)c->in, (CK_ULONG)c->in_len, NULL, &none);
+            return rv;
+        }
+    }
+    switch (c->which) {
+    case KEY_SIGN:
+        return fl->C_Sign(s, (CK_BYTE *)c->in, (CK_ULONG)c->in_len, c->out, &c->out_len);
+    case KEY_VERIFY:
+        return fl->C_Verify(s, (CK_BYTE *)c->in, (CK_ULONG)c->in_len, (CK_BYTE *)c->sig,
+                            (CK_ULONG)c->sig_len);
+    case KEY_DECRYPT:
+        return fl->C_Decrypt(s, (CK_BYTE *)c->in, (CK_ULONG)c->in_len, c->out, &c->out_len);
+    default:
+        return fl->C_Encrypt(s, (CK_BYTE *)c->in, (CK_ULONG)c->in_len, c->out, &c->out_len);
+    }
+}
+
+/* The largest output an operation of this key can produce. */
+static size_t max_output(const p11_key *key)
+{
+    switch (key->info.key_type) {
+    case CKK_RSA:
+        return key->info.modulus.len ? key->info.modulus.len : (key->info.bits + 7) / 8;
+    case CKK_EC:
+        return 2 * ((key->info.bits + 7) / 8);
+    case CKK_EC_EDWARDS:
+        return key->info.bits > 255 ? 114 : 64;
+    default:
+        return P11_MAX_OUTPUT;
+    }
+}
+
+static const char *operation_name(int which)
+{
+    static const char *const names[] = {"signing", "verification", "decryption", "encryption"};
+    return names[which];
+}
+
+static p11_status run_key_call(p11_key *key, int which, const CK_MECHANISM *mech,
+                               const unsigned char *in, size_t in_len, const unsigned char *sig,
+                               size_t sig_len, unsigned char *out, size_t *out_len)
+{
+    unsigned char buf[P11_MAX_OUTPUT];
+    size_t max = max_output(key);
+    key_call c = {key, mech, which, in, in_len, sig, sig_len, NULL, 0};
+    unsigned flags = P11_RUN_IDEMPOTENT;
+    char what[128];
+    p11_status st;
+
+    if (out_len && out == NULL) {
+        *out_len = max;
+        return P11_OK;
+    }
+    st = p11_core_ensure(key->core);
+    if (st != P11_OK)
+        return st;
+    if (which == KEY_SIGN || which == KEY_DECRYPT)
+        flags |= P11_RUN_NEEDS_LOGIN;
+    /* Give the token a buffer that always fits, so no operation is left
+     * half-done in a pooled session by CKR_BUFFER_TOO_SMALL. */
+    if (out_len) {
+        if (*out_len >= max && max <= sizeof(buf)) {
+            c.out = out;
+            c.out_len = (CK_ULONG)*out_len;
+        } else {
+            c.out = buf;
+            c.out_len = sizeof(buf);
+        }
+    }
+    snprintf(what, sizeof(what), "%s with %s (%s)", operation_name(which),
+             key->info.label && key->info.label[0] ? key->info.label : "key",
+             p11_mechanism_name(mech->mechanism));
+    st = p11_partition_run(key->part, flags, what, key_call_on_member, &c);
+    if (st != P11_OK || out_len == NULL)
+        return st;
+    if (c.out == buf) {
+        if (c.out_len > *out_len) {
+            p11_wipe(buf, c.out_len);
+            return p11_error_set(P11_ERR_BUFFER, CKR_BUFFER_TOO_SMALL,
+                                 "%s produced %lu bytes, more than the %zu the caller allowed",
+                                 what, (unsigned long)c.out_len, *out_len);
+        }
+        memcpy(out, buf, c.out_len);
+        p11_wipe(buf, c.out_len);
+    }
+    *out_len = c.out_len;
+    return P11_OK;
+}
+
+p11_status p11_key_sign(p11_key *key, const CK_MECHANISM *mech, const unsigned char *in,
+                        size_t in_len, unsigned char *out, size_t *out_len)
+{
+    return run_key_call(key, KEY_SIGN, mech, in, in_len, NULL, 0, out, out_len);
+}
+
+p11_status p11_key_verify(p11_key *key, const CK_MECHANISM *mech, const unsigned char *in,
+                          size_t in_len, const unsigned char *sig, size_t sig_len)
+{
+    return run_key_call(key, KEY_VERIFY, mech, in, in_len, sig, sig_len, NULL, NULL);
+}
+
+p11_status p11_key_decrypt(p11_key *key, const CK_MECHANISM *mech, const unsigned char *in,
+                           size_t in_len, unsigned char *out, size_t *out_len)
+{
+    return run_key_call(key, KEY_DECRYPT, mech, in, in_len, NULL, 0, out, out_len);
+}
+
+p11_status p11_key_encrypt(p11_key *key, const CK_MECHANISM *mech, const unsigned char *in,
+                           size_t in_len, unsigned char *out, size_t *out_len)
+{
+    return run_key_call(key, KEY_ENCRYPT, mech, in, in_len, NULL, 0, out, out_len);
+}
+
+/* ---- ECDH ---- */
+typedef struct derive_call {
+    p11_key *key;
+    CK_ECDH1_DERIVE_PARAMS params;
+    unsigned char *out;
+    CK_ULONG out_len;
+} derive_call;
+
+static CK_RV derive_on_member(p11_member *m, CK_SESSION_HANDLE s, void *arg)
+{
+    derive_call *c = arg;
+    CK_FUNCTION_LIST *fl = m->mod->fl;
+    CK_MECHANISM mech = {CKM_ECDH1_DERIVE, &c->params, sizeof(c->params)};
+    CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+    CK_KEY_TYPE kt = CKK_GENERIC_SECRET;
+    CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+    CK_ULONG len = (c->key->info.bits + 7) / 8;
+    CK_ATTRIBUTE tmpl[] = {
+        {CKA_CLASS, &cls, sizeof(cls)},       {CKA_KEY_TYPE, &kt, sizeof(kt)},
+        {CKA_TOKEN, &no, sizeof(no)},         {CKA_SENSITIVE, &no, sizeof(no)},
+        {CKA_EXTRACTABLE, &yes, sizeof(yes)}, {CKA_VALUE_LEN, &len, sizeof(len)},
+    };
+    CK_ATTRIBUTE value = {CKA_VALUE, c->out, c->out_len};
+    CK_OBJECT_HANDLE h, secret;
+    CK_RV rv;
+
+    rv = resolve_handle(c->key, m, s, &h);
+    if (rv != CKR_OK)
+        return rv;
+    rv = fl->C_DeriveKey(s, &mech, h, tmpl, sizeof(tmpl) / sizeof(tmpl[0]), &secret);
+    if (handle_refused(rv)) {
+        forget_handle(c->key, m);
+        if ((rv = resolve_handle(c->key, m, s, &h)) == CKR_OK)
+            rv = fl->C_DeriveKey(s, &mech, h, tmpl, sizeof(tmpl) / sizeof(tmpl[0]), &secret);
+    }
+    if (rv != CKR_OK)
+        return rv;
+    rv = fl->C_GetAttributeValue(s, secret, &value, 1);
+    fl->C_DestroyObject(s, secret);
+    c->out_len = value.ulValueLen;
+    return rv;
+}
+
+p11_status p11_key_derive_ecdh(p11_key *key, const unsigned char *peer_point, size_t peer_len,
+                               unsigned char *out, size_t *out_len)
+{
+    size_t need = (key->info.bits + 7) / 8;
+    derive_call c;
+    p11_status st;
+
+    if (out == NULL) {
+        *out_len = need;
+        return P11_OK;
+    }
+    if (*out_len < need)
+        return p11_error_set(P11_ERR_BUFFER, CKR_BUFFER_TOO_SMALL,
+                             "the shared secret needs %zu bytes, the caller allowed %zu", need,
+                             *out_len);
+    st = p11_core_ensure(key->core);
+    if (st != P11_OK)
+        return st;
+    memset(&c, 0, sizeof(c));
+    c.key = key;
+    c.params.kdf = CKD_NULL;
+    c.params.pPublicData = (CK_BYTE *)peer_point;
+    c.params.ulPublicDataLen = (CK_ULONG)peer_len;
+    c.out = out;
+    c.out_len = (CK_ULONG)*out_len;
+    st = p11_partition_run(key->part, P11_RUN_IDEMPOTENT | P11_RUN_NEEDS_LOGIN, "ECDH derivation",
+                           derive_on_member, &c);
+    if (st == P11_OK)
+        *out_len = c.out_len;
+    return st;
+}
+
+int p11_key_supports(p11_key *key, CK_MECHANISM_TYPE mech, CK_FLAGS purpose)
+{
+    p11_member *m;
+    size_t i;
+
+    if (key->info.n_allowed_mechanisms) {
+        for (i = 0; i < key->info.n_allowed_mechanisms; i++)
+            if (key->info.allowed_mechanisms[i] == mech)
+                break;
+        if (i == key->info.n_allowed_mechanisms)
+            return 0;
+    }
+    if (p11_core_ensure(key->core) != P11_OK)
+        return 0;
+    m = p11_partition_pick_member(key->part, 0);
+    return m != NULL && p11_member_has_mechanism(m, mech, purpose);
+}

@@ -1,0 +1,255 @@
+/* Members of a partition: which one serves the next operation, what a
+ * fault does to it, and the failover loop every operation runs through. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+#include "rv.h"
+
+/* A member marked down is tried again after this long (half-open): the
+ * application recovers by itself once the HSM answers again. */
+#define P11_MEMBER_RETRY_SECONDS 1
+
+static long long now_seconds(void) { return (long long)time(NULL); }
+
+void p11_member_mark_down(p11_member *m, CK_RV rv)
+{
+    atomic_store(&m->last_rv, rv);
+    atomic_store(&m->last_change, now_seconds());
+    atomic_store(&m->state, P11_MEMBER_DOWN);
+    atomic_fetch_add(&m->generation, 1);
+}
+
+void p11_member_mark_up(p11_member *m)
+{
+    if (atomic_exchange(&m->state, P11_MEMBER_UP) != P11_MEMBER_UP)
+        atomic_store(&m->last_change, now_seconds());
+}
+
+static int member_usable(p11_member *m, long long now)
+{
+    if (atomic_load(&m->state) == P11_MEMBER_UP)
+        return 1;
+    return now - atomic_load(&m->last_change) >= P11_MEMBER_RETRY_SECONDS;
+}
+
+p11_member *p11_partition_pick_member(p11_partition *part, unsigned tried_mask)
+{
+    long long now = now_seconds();
+    int best_priority = -1;
+    size_t i, n = part->n_members, candidates = 0;
+    unsigned start;
+
+    if (n == 1) /* the common case: one token, no choice to make */
+        return (tried_mask & 1u) ? NULL : part->members[0];
+    /* the highest-priority pool that has a usable member */
+    for (i = 0; i < n; i++) {
+        p11_member *m = part->members[i];
+        if ((tried_mask & (1u << i)) || !member_usable(m, now))
+            continue;
+        if (best_priority < 0 || m->priority < best_priority) {
+            best_priority = m->priority;
+            candidates = 0;
+        }
+        if (m->priority == best_priority)
+            candidates++;
+    }
+    if (best_priority < 0) {
+        /* Nothing usable: try any member not yet tried, so that a partition
+         * whose members are all down recovers as soon as one answers. */
+        for (i = 0; i < n; i++)
+            if (!(tried_mask & (1u << i)))
+                return part->members[i];
+        return NULL;
+    }
+    /* round robin within the pool */
+    start = atomic_fetch_add(&part->rr, 1);
+    for (i = 0; i < n; i++) {
+        p11_member *m = part->members[(start + i) % n];
+        if (!(tried_mask & (1u << m->index)) && m->priority == best_priority &&
+            member_usable(m, now))
+            return m;
+    }
+    return NULL;
+}
+
+static p11_status status_for_rv(CK_RV rv)
+{
+    switch (rv) {
+    case CKR_MECHANISM_INVALID:
+    case CKR_MECHANISM_PARAM_INVALID:
+    case CKR_KEY_FUNCTION_NOT_PERMITTED:
+    case CKR_KEY_TYPE_INCONSISTENT:
+        return P11_ERR_MECHANISM;
+    case CKR_BUFFER_TOO_SMALL:
+        return P11_ERR_BUFFER;
+    case CKR_PIN_INCORRECT:
+    case CKR_PIN_INVALID:
+    case CKR_PIN_LEN_RANGE:
+    case CKR_PIN_EXPIRED:
+    case CKR_PIN_LOCKED:
+    case CKR_USER_NOT_LOGGED_IN:
+    case CKR_USER_PIN_NOT_INITIALIZED:
+        return P11_ERR_PIN;
+    case CKR_HOST_MEMORY:
+        return P11_ERR_MEMORY;
+    default:
+        return P11_ERR_OPERATION;
+    }
+}
+
+static p11_status all_members_failed(p11_partition *part, const char *what)
+{
+    char detail[1024];
+    size_t i, used = 0;
+
+    detail[0] = '\0';
+    for (i = 0; i < part->n_members && used < sizeof(detail); i++) {
+        p11_member *m = part->members[i];
+        int k = snprintf(detail + used, sizeof(detail) - used, "%s%s (serial %s): %s",
+                         i ? "; " : "", m->mod->path, m->serial,
+                         p11_rv_name(atomic_load(&m->last_rv)));
+        if (k > 0)
+            used += (size_t)k;
+    }
+    return p11_error_set(P11_ERR_UNAVAILABLE, atomic_load(&part->members[0]->last_rv),
+                         "%s on partition \"%s\" failed: every member is down [%s]; the "
+                         "operation will succeed again as soon as one member answers",
+                         what, part->name, detail);
+}
+
+p11_status p11_partition_run(p11_partition *part, unsigned flags, const char *what,
+                             p11_member_op op, void *arg)
+{
+    unsigned tried = 0;
+    p11_member *m;
+
+    while ((m = p11_partition_pick_member(part, tried)) != NULL) {
+        CK_SESSION_HANDLE s;
+        unsigned long long t0;
+        CK_RV rv;
+
+        tried |= 1u << m->index;
+        rv = p11_session_get(m, (flags & P11_RUN_NEEDS_LOGIN) != 0, &s);
+        if (rv == CKR_OK) {
+            t0 = p11_now_ns();
+            rv = op(m, s, arg);
+            atomic_fetch_add_explicit(&m->latency_ns_total, p11_now_ns() - t0,
+                                      memory_order_relaxed);
+            if (rv == CKR_OK || !p11_rv_is_member_fault(rv))
+                p11_session_put(m, s);
+            else
+                p11_session_discard(m, s);
+        }
+        if (rv == CKR_OK) {
+            atomic_fetch_add_explicit(&m->ops, 1, memory_order_relaxed);
+            if (atomic_load_explicit(&m->state, memory_order_relaxed) != P11_MEMBER_UP)
+                p11_member_mark_up(m);
+            return P11_OK;
+        }
+        atomic_fetch_add_explicit(&m->failures, 1, memory_order_relaxed);
+        if (!p11_rv_is_member_fault(rv)) {
+            /* The caller's problem (bad data, wrong PIN, mechanism): another
+             * member would say the same.  A PIN error keeps the message the
+             * login path set. */
+            atomic_store(&m->last_rv, rv);
+            if (status_for_rv(rv) == P11_ERR_PIN && p11_error_status() == P11_ERR_PIN)
+                return P11_ERR_PIN;
+            return p11_error_set_rv(status_for_rv(rv), rv, "%s on partition \"%s\" failed", what,
+                                    part->name);
+        }
+        p11_member_mark_down(m, rv);
+        if (!(flags & P11_RUN_IDEMPOTENT))
+            return p11_error_set_rv(P11_ERR_UNAVAILABLE, rv,
+                                    "%s on partition \"%s\" failed on member %s (serial %s) and "
+                                    "is not retried elsewhere, since it may have taken effect",
+                                    what, part->name, m->mod->path, m->serial);
+    }
+    return all_members_failed(part, what);
+}
+
+/* ---- URI matching ---- */
+static int text_matches(const p11_uri *uri, p11_uri_attr attr, const char *value)
+{
+    const char *want = p11_uri_get(uri, attr, NULL);
+    return want == NULL || strcmp(want, value) == 0;
+}
+
+static int module_name_matches(const char *want, const char *path)
+{
+    const char *base = strrchr(path, '/');
+    size_t n;
+
+    base = base ? base + 1 : path;
+    if (strcmp(want, base) == 0)
+        return 1;
+    /* RFC 7512 2.3: the name without the "lib" prefix and the suffix. */
+    if (strncmp(base, "lib", 3) == 0)
+        base += 3;
+    n = strcspn(base, ".");
+    return strlen(want) == n && strncmp(want, base, n) == 0;
+}
+
+int p11_member_matches_uri(const p11_member *m, const p11_uri *uri)
+{
+    const char *path;
+    unsigned long slot_id;
+    unsigned major, minor;
+    char field[65];
+
+    if (!text_matches(uri, P11_URI_TOKEN, m->label) ||
+        !text_matches(uri, P11_URI_SERIAL, m->serial) ||
+        !text_matches(uri, P11_URI_MODEL, m->model) ||
+        !text_matches(uri, P11_URI_MANUFACTURER, m->manufacturer) ||
+        !text_matches(uri, P11_URI_SLOT_DESCRIPTION, m->slot_description) ||
+        !text_matches(uri, P11_URI_SLOT_MANUFACTURER, m->slot_manufacturer))
+        return 0;
+    if (p11_uri_get_slot_id(uri, &slot_id) && slot_id != m->slot)
+        return 0;
+    p11_field_copy(field, sizeof(field), m->mod->info.manufacturerID,
+                   sizeof(m->mod->info.manufacturerID));
+    if (!text_matches(uri, P11_URI_LIBRARY_MANUFACTURER, field))
+        return 0;
+    p11_field_copy(field, sizeof(field), m->mod->info.libraryDescription,
+                   sizeof(m->mod->info.libraryDescription));
+    if (!text_matches(uri, P11_URI_LIBRARY_DESCRIPTION, field))
+        return 0;
+    if (p11_uri_get_library_version(uri, &major, &minor) &&
+        (major != m->mod->info.libraryVersion.major || minor != m->mod->info.libraryVersion.minor))
+        return 0;
+    path = p11_uri_get(uri, P11_URI_MODULE_PATH, NULL);
+    if (path && strcmp(path, m->mod->path) != 0)
+        return 0;
+    path = p11_uri_get(uri, P11_URI_MODULE_NAME, NULL);
+    if (path && !module_name_matches(path, m->mod->path))
+        return 0;
+    return 1;
+}
+
+void p11_member_free(p11_member *m)
+{
+    if (m == NULL)
+        return;
+    p11_session_pool_reset(m, 1);
+    free(m->idle);
+    free(m->mechs);
+    free(m->mech_info);
+    pthread_mutex_destroy(&m->lock);
+    free(m);
+}
+
+void p11_partition_free(p11_partition *part)
+{
+    size_t i;
+
+    if (part == NULL)
+        return;
+    for (i = 0; i < part->n_members; i++)
+        p11_member_free(part->members[i]);
+    p11_pin_free(part->pin);
+    pthread_mutex_destroy(&part->pin_lock);
+    free(part->name);
+    free(part);
+}

@@ -1,0 +1,148 @@
+/* One PKCS#11 library: dlopen, the function list (C_GetInterface for
+ * PKCS#11 3.0 modules, C_GetFunctionList otherwise), C_Initialize with OS
+ * locking, and re-initialization in a forked child. */
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "internal.h"
+
+/* PKCS#11 3.0 interface discovery; p11-kit 0.24's header predates it. */
+typedef struct p11_ck_interface {
+    CK_UTF8CHAR *name;
+    void *function_list;
+    CK_FLAGS flags;
+} p11_ck_interface;
+typedef CK_RV (*p11_get_interface_fn)(CK_UTF8CHAR *name, CK_VERSION *version,
+                                      p11_ck_interface **iface, CK_FLAGS flags);
+
+static p11_status module_not_found(const char *path)
+{
+    return p11_error_set(P11_ERR_MODULE, CKR_OK,
+                         "PKCS#11 module %s does not exist; install the HSM client library or "
+                         "point pkcs11-module-path (or %s) at the module",
+                         path, PRIMUS_MODULE_ENV);
+}
+
+p11_status p11_module_load(const char *path, const char *init_args, p11_module **out)
+{
+    struct stat st;
+    p11_module *mod;
+    void *dl;
+    CK_C_GetFunctionList get_list;
+    p11_get_interface_fn get_interface;
+    CK_FUNCTION_LIST *fl = NULL;
+    CK_RV rv;
+
+    *out = NULL;
+    if (stat(path, &st) != 0)
+        return module_not_found(path);
+    if (!S_ISREG(st.st_mode))
+        return p11_error_set(P11_ERR_MODULE, CKR_OK,
+                             "PKCS#11 module %s is not a file; point pkcs11-module-path at the "
+                             "module's .so",
+                             path);
+    dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (dl == NULL)
+        return p11_error_set(P11_ERR_MODULE, CKR_OK,
+                             "%s is not a loadable shared library (%s); point "
+                             "pkcs11-module-path at the HSM's PKCS#11 module",
+                             path, dlerror());
+
+    get_interface = (p11_get_interface_fn)dlsym(dl, "C_GetInterface");
+    if (get_interface) {
+        p11_ck_interface *iface = NULL;
+        CK_VERSION v3 = {3, 0};
+        rv = get_interface((CK_UTF8CHAR *)"PKCS 11", &v3, &iface, 0);
+        if (rv != CKR_OK || iface == NULL)
+            rv = get_interface((CK_UTF8CHAR *)"PKCS 11", NULL, &iface, 0);
+        if (rv == CKR_OK && iface && iface->function_list)
+            fl = iface->function_list; /* a 3.0 list starts with the 2.x layout */
+    }
+    if (fl == NULL) {
+        get_list = (CK_C_GetFunctionList)dlsym(dl, "C_GetFunctionList");
+        if (get_list == NULL) {
+            dlclose(dl);
+            return p11_error_set(P11_ERR_MODULE, CKR_OK,
+                                 "%s is a shared library but not a PKCS#11 module (it has no "
+                                 "C_GetFunctionList); point pkcs11-module-path at the HSM's "
+                                 "PKCS#11 module",
+                                 path);
+        }
+        rv = get_list(&fl);
+        if (rv != CKR_OK || fl == NULL) {
+            dlclose(dl);
+            return p11_error_set_rv(P11_ERR_MODULE, rv, "C_GetFunctionList of %s failed", path);
+        }
+    }
+    mod = calloc(1, sizeof(*mod));
+    if (mod == NULL || (mod->path = p11_strdup(path)) == NULL ||
+        (init_args && (mod->init_args = p11_strdup(init_args)) == NULL)) {
+        if (mod)
+            free(mod->path);
+        free(mod);
+        dlclose(dl);
+        return p11_error_set(P11_ERR_MEMORY, CKR_HOST_MEMORY, "out of memory");
+    }
+    mod->dl = dl;
+    mod->fl = fl;
+    *out = mod;
+    return P11_OK;
+}
+
+p11_status p11_module_initialize(p11_module *mod)
+{
+    CK_C_INITIALIZE_ARGS args;
+    unsigned long gen = p11_fork_generation();
+    CK_RV rv;
+
+    if (mod->initialized && mod->fork_gen == gen)
+        return P11_OK;
+    if (mod->initialized) {
+        /* A forked child must not use its parent's PKCS#11 state: the spec
+         * asks for a fresh C_Initialize, and most modules want C_Finalize
+         * of the inherited state first. */
+        mod->fl->C_Finalize(NULL);
+        mod->initialized = 0;
+    }
+    memset(&args, 0, sizeof(args));
+    args.flags = CKF_OS_LOCKING_OK;
+    args.pReserved = mod->init_args;
+    rv = mod->fl->C_Initialize(&args);
+    if (rv == CKR_CRYPTOKI_ALREADY_INITIALIZED) {
+        mod->owns_init = 0; /* someone else in the process owns it; never finalize it */
+    } else if (rv != CKR_OK) {
+        return p11_error_set_rv(P11_ERR_MODULE, rv, "C_Initialize of PKCS#11 module %s failed",
+                                mod->path);
+    } else {
+        mod->owns_init = 1;
+        p11_exit_guard_register(mod);
+    }
+    rv = mod->fl->C_GetInfo(&mod->info);
+    if (rv != CKR_OK)
+        memset(&mod->info, 0, sizeof(mod->info));
+    mod->initialized = 1;
+    mod->fork_gen = gen;
+    return P11_OK;
+}
+
+void p11_module_finalize(p11_module *mod)
+{
+    if (mod->initialized && mod->owns_init && mod->fork_gen == p11_fork_generation() &&
+        !p11_process_exiting())
+        mod->fl->C_Finalize(NULL);
+    mod->initialized = 0;
+}
+
+void p11_module_free(p11_module *mod)
+{
+    if (mod == NULL)
+        return;
+    /* The library is never dlclose()d: modules register exit-time
+     * destructors and threads of their own that must not lose their code. */
+    free(mod->path);
+    free(mod->init_args);
+    free(mod);
+}

@@ -1,0 +1,243 @@
+/* Sessions and login, per member.  Sessions are pooled: an operation
+ * borrows one and gives it back, so no operation opens, closes or logs in
+ * once the pool is warm.  Login is per member (PKCS#11 login state is per
+ * application and token), and a PIN the token refuses is never tried again:
+ * a retry can lock the partition. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "rv.h"
+
+static int may_call_module(const p11_member *m)
+{
+    return !p11_process_exiting() && m->mod->initialized &&
+           m->mod->fork_gen == p11_fork_generation();
+}
+
+void p11_session_pool_reset(p11_member *m, int close_them)
+{
+    size_t i;
+
+    pthread_mutex_lock(&m->lock);
+    if (close_them && may_call_module(m))
+        for (i = 0; i < m->n_idle; i++)
+            m->mod->fl->C_CloseSession(m->idle[i]);
+    m->n_idle = 0;
+    m->open_sessions = 0;
+    m->logged_in = 0;
+    m->pool_generation = atomic_load(&m->generation);
+    pthread_mutex_unlock(&m->lock);
+}
+
+/* Called with m->lock held: a generation change (fault, fork) makes the
+ * pooled sessions and the login stale. */
+static void pool_catch_up(p11_member *m)
+{
+    unsigned gen = atomic_load(&m->generation);
+
+    if (m->pool_generation != gen) {
+        m->n_idle = 0;
+        m->open_sessions = 0;
+        m->logged_in = 0;
+        m->pool_generation = gen;
+    }
+}
+
+CK_RV p11_session_get(p11_member *m, int login, CK_SESSION_HANDLE *s)
+{
+    CK_RV rv = CKR_OK;
+
+    pthread_mutex_lock(&m->lock);
+    pool_catch_up(m);
+    if (m->n_idle > 0) {
+        *s = m->idle[--m->n_idle];
+    } else {
+        pthread_mutex_unlock(&m->lock);
+        rv = m->mod->fl->C_OpenSession(m->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL,
+                                       s);
+        if (rv != CKR_OK) {
+            if (!p11_rv_is_member_fault(rv))
+                p11_error_set_rv(P11_ERR_OPERATION, rv,
+                                 "cannot open a session on partition \"%s\"", m->part->name);
+            return rv;
+        }
+        pthread_mutex_lock(&m->lock);
+        m->open_sessions++;
+    }
+    if (login && !m->logged_in && (m->token_flags & CKF_LOGIN_REQUIRED)) {
+        rv = p11_member_login(m, *s);
+        if (rv == CKR_OK)
+            m->logged_in = 1;
+    }
+    pthread_mutex_unlock(&m->lock);
+    if (rv != CKR_OK)
+        p11_session_put(m, *s);
+    return rv;
+}
+
+void p11_session_put(p11_member *m, CK_SESSION_HANDLE s)
+{
+    pthread_mutex_lock(&m->lock);
+    if (m->pool_generation == atomic_load(&m->generation)) {
+        if (m->n_idle == m->cap_idle) {
+            size_t cap = m->cap_idle ? m->cap_idle * 2 : 8;
+            CK_SESSION_HANDLE *grown = realloc(m->idle, cap * sizeof(*grown));
+            if (grown) {
+                m->idle = grown;
+                m->cap_idle = cap;
+            }
+        }
+        if (m->n_idle < m->cap_idle) {
+            m->idle[m->n_idle++] = s;
+            s = CK_INVALID_HANDLE;
+        }
+    }
+    pthread_mutex_unlock(&m->lock);
+    if (s != CK_INVALID_HANDLE && may_call_module(m))
+        m->mod->fl->C_CloseSession(s);
+}
+
+void p11_session_discard(p11_member *m, CK_SESSION_HANDLE s)
+{
+    if (may_call_module(m))
+        m->mod->fl->C_CloseSession(s);
+}
+
+p11_status p11_partition_offer_pin(p11_partition *part, const char *pin)
+{
+    char *copy;
+
+    pthread_mutex_lock(&part->pin_lock);
+    if (part->pin && strcmp(part->pin, pin) == 0) {
+        pthread_mutex_unlock(&part->pin_lock);
+        return P11_OK;
+    }
+    copy = p11_strdup(pin);
+    if (copy == NULL) {
+        pthread_mutex_unlock(&part->pin_lock);
+        return p11_error_set(P11_ERR_MEMORY, CKR_HOST_MEMORY, "out of memory");
+    }
+    p11_pin_free(part->pin);
+    part->pin = copy;
+    part->pin_failure = CKR_OK; /* a different PIN is a new attempt, not a retry */
+    pthread_mutex_unlock(&part->pin_lock);
+    return P11_OK;
+}
+
+/* The PIN for the partition: one a URI offered, else the configured one.
+ * Called with part->pin_lock held. */
+static p11_status partition_pin(p11_partition *part, char **pin)
+{
+    if (part->pin) {
+        *pin = p11_strdup(part->pin);
+        return *pin ? P11_OK : p11_error_set(P11_ERR_MEMORY, CKR_HOST_MEMORY, "out of memory");
+    }
+    return p11_pin_resolve(part->core->token_pin_spec, pin);
+}
+
+static CK_RV login_as(p11_member *m, CK_SESSION_HANDLE s, CK_USER_TYPE who)
+{
+    p11_partition *part = m->part;
+    char *pin = NULL;
+    CK_RV rv;
+
+    pthread_mutex_lock(&part->pin_lock);
+    if (part->pin_failure != CKR_OK) {
+        rv = part->pin_failure;
+        pthread_mutex_unlock(&part->pin_lock);
+        p11_error_set_rv(P11_ERR_PIN, rv,
+                         "login to partition \"%s\" is not attempted again: the token refused "
+                         "this PIN before",
+                         part->name);
+        return rv;
+    }
+    if (partition_pin(part, &pin) != P11_OK) {
+        pthread_mutex_unlock(&part->pin_lock);
+        return CKR_PIN_INVALID;
+    }
+    if (pin == NULL && !(m->token_flags & CKF_PROTECTED_AUTHENTICATION_PATH)) {
+        pthread_mutex_unlock(&part->pin_lock);
+        p11_error_set(P11_ERR_PIN, CKR_USER_NOT_LOGGED_IN,
+                      "partition \"%s\" needs a login and no PIN is configured; set "
+                      "pkcs11-module-token-pin = file:/path/to/pinfile, or add "
+                      "pin-source=file:/path/to/pinfile to the URI",
+                      part->name);
+        return CKR_USER_NOT_LOGGED_IN;
+    }
+    rv = m->mod->fl->C_Login(s, who, (CK_UTF8CHAR *)pin, pin ? (CK_ULONG)strlen(pin) : 0);
+    p11_pin_free(pin);
+    if (rv == CKR_USER_ALREADY_LOGGED_IN)
+        rv = CKR_OK;
+    switch (rv) {
+    case CKR_OK:
+        break;
+    case CKR_PIN_INCORRECT:
+    case CKR_PIN_INVALID:
+    case CKR_PIN_LEN_RANGE:
+    case CKR_PIN_LOCKED:
+    case CKR_PIN_EXPIRED:
+    case CKR_USER_PIN_NOT_INITIALIZED:
+        part->pin_failure = rv;
+        p11_error_set_rv(P11_ERR_PIN, rv, "login to partition \"%s\" failed", part->name);
+        break;
+    default:
+        if (!p11_rv_is_member_fault(rv))
+            p11_error_set_rv(P11_ERR_PIN, rv, "login to partition \"%s\" failed", part->name);
+        break;
+    }
+    pthread_mutex_unlock(&part->pin_lock);
+    return rv;
+}
+
+CK_RV p11_member_login(p11_member *m, CK_SESSION_HANDLE s)
+{
+    return login_as(m, s, CKU_USER);
+}
+
+CK_RV p11_context_login(p11_member *m, CK_SESSION_HANDLE s)
+{
+    return login_as(m, s, CKU_CONTEXT_SPECIFIC);
+}
+
+static void load_mechanisms(p11_member *m)
+{
+    CK_ULONG n = 0, i;
+    CK_MECHANISM_TYPE *list = NULL;
+    CK_MECHANISM_INFO *info = NULL;
+
+    if (m->mod->fl->C_GetMechanismList(m->slot, NULL, &n) == CKR_OK && n > 0) {
+        list = calloc(n, sizeof(*list));
+        info = calloc(n, sizeof(*info));
+        if (list && info && m->mod->fl->C_GetMechanismList(m->slot, list, &n) == CKR_OK) {
+            for (i = 0; i < n; i++)
+                if (m->mod->fl->C_GetMechanismInfo(m->slot, list[i], &info[i]) != CKR_OK)
+                    memset(&info[i], 0, sizeof(info[i]));
+        } else {
+            n = 0;
+        }
+    }
+    free(m->mechs);
+    free(m->mech_info);
+    m->mechs = list;
+    m->mech_info = info;
+    m->n_mechs = list && info ? n : 0;
+    m->mechs_loaded = 1;
+}
+
+int p11_member_has_mechanism(p11_member *m, CK_MECHANISM_TYPE mech, CK_FLAGS purpose)
+{
+    size_t i;
+    int found = 0;
+
+    pthread_mutex_lock(&m->lock);
+    if (!m->mechs_loaded)
+        load_mechanisms(m);
+    for (i = 0; i < m->n_mechs; i++)
+        if (m->mechs[i] == mech) {
+            found = purpose == 0 || (m->mech_info[i].flags & purpose) == purpose;
+            break;
+        }
+    pthread_mutex_unlock(&m->lock);
+    return found;
+}
