@@ -1,0 +1,413 @@
+/* p11core against a real SoftHSM token.  The token is reached through the
+ * shim module, which forwards to SoftHSM, counts calls and injects faults. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "p11core.h"
+
+static char dir[256], pin_file[300];
+static void (*shim_fail)(const char *, CK_RV, long);
+static unsigned long (*shim_calls)(const char *);
+
+/* DigestInfo(SHA-256) || 32 bytes, a valid CKM_RSA_PKCS input */
+static const unsigned char rsa_input[51] = {0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48,
+                                            0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04,
+                                            0x20, 1, 2, 3};
+static const unsigned char hash32[32] = {9, 8, 7};
+
+static int setup_token(void **state)
+{
+    char cmd[1024];
+    void *shim;
+
+    snprintf(dir, sizeof(dir), "/tmp/primus-core-XXXXXX");
+    if (mkdtemp(dir) == NULL)
+        return -1;
+    snprintf(cmd, sizeof(cmd),
+             "bash -c 'source %s && token_setup %s/t && token_create CORE 1234 && "
+             "token_keygen CORE rsa:2048 01 rsa-key && token_keygen CORE EC:prime256v1 02 ec-key "
+             "&& token_keygen CORE EC:secp384r1 03 ec-key && echo $SOFTHSM2_CONF > %s/conf'",
+             PRIMUS_TOKEN_SH, dir, dir);
+    if (system(cmd) != 0)
+        return -1;
+    snprintf(cmd, sizeof(cmd), "%s/t/softhsm2.conf", dir);
+    setenv("SOFTHSM2_CONF", cmd, 1);
+    snprintf(pin_file, sizeof(pin_file), "%s/pin", dir);
+    FILE *f = fopen(pin_file, "w");
+    fputs("1234\n", f);
+    fclose(f);
+    chmod(pin_file, 0600);
+    shim = dlopen(PRIMUS_SHIM_PATH, RTLD_NOW | RTLD_LOCAL);
+    if (shim == NULL)
+        return -1;
+    shim_fail = (void (*)(const char *, CK_RV, long))dlsym(shim, "p11shim_fail");
+    shim_calls = (unsigned long (*)(const char *))dlsym(shim, "p11shim_calls");
+    (void)state;
+    return shim_fail && shim_calls ? 0 : -1;
+}
+
+static int remove_token(void **state)
+{
+    char cmd[300];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    (void)state;
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static p11_core *new_core(const char *pin_spec)
+{
+    p11_core *core = p11_core_new();
+    char spec[320];
+
+    assert_non_null(core);
+    assert_int_equal(p11_core_set(core, "pkcs11-module-path", PRIMUS_SHIM_PATH), P11_OK);
+    if (pin_spec) {
+        snprintf(spec, sizeof(spec), "%s", pin_spec);
+        assert_int_equal(p11_core_set(core, "pkcs11-module-token-pin", spec), P11_OK);
+    }
+    return core;
+}
+
+static p11_core *core_with_pin(void)
+{
+    char spec[320];
+    snprintf(spec, sizeof(spec), "file:%s", pin_file);
+    return new_core(spec);
+}
+
+static p11_key *open_key(p11_core *core, const char *text, CK_OBJECT_CLASS cls)
+{
+    p11_uri *uri = NULL;
+    p11_key *key = NULL;
+
+    assert_int_equal(p11_uri_parse(text, &uri, NULL), P11_URI_OK);
+    assert_int_equal(p11_key_open_uri(core, uri, cls, &key), P11_OK);
+    p11_uri_free(uri);
+    return key;
+}
+
+static void test_find_lists_every_key_with_a_uri_that_parses(void **state)
+{
+    p11_core *core = core_with_pin();
+    p11_uri *uri = NULL, *back;
+    p11_object_list list;
+    size_t i, priv = 0;
+
+    assert_int_equal(p11_uri_parse("pkcs11:token=CORE", &uri, NULL), P11_URI_OK);
+    assert_int_equal(p11_find_objects(core, uri, P11_CLASS_FROM_URI, &list), P11_OK);
+    assert_int_equal(list.count, 6);
+    for (i = 0; i < list.count; i++) {
+        back = NULL;
+        assert_int_equal(p11_uri_parse(list.items[i].uri, &back, NULL), P11_URI_OK);
+        assert_string_equal(p11_uri_get(back, P11_URI_TOKEN, NULL), "CORE");
+        p11_uri_free(back);
+        priv += list.items[i].cls == CKO_PRIVATE_KEY;
+        if (list.items[i].key_type == CKK_EC && list.items[i].cls == CKO_PRIVATE_KEY) {
+            /* the EC point of a private key comes from its public half */
+            assert_true(list.items[i].ec_point.len == 65 || list.items[i].ec_point.len == 97);
+            assert_int_equal(list.items[i].ec_point.data[0], 0x04);
+        }
+    }
+    assert_int_equal(priv, 3);
+    p11_object_list_clear(&list);
+    p11_uri_free(uri);
+    p11_core_free(core);
+    (void)state;
+}
+
+static void test_sign_and_verify_in_token(void **state)
+{
+    p11_core *core = core_with_pin();
+    p11_key *priv = open_key(core, "pkcs11:token=CORE;object=rsa-key", CKO_PRIVATE_KEY);
+    p11_key *pub = open_key(core, "pkcs11:token=CORE;object=rsa-key", CKO_PUBLIC_KEY);
+    CK_MECHANISM mech = {CKM_RSA_PKCS, NULL, 0};
+    unsigned char sig[512];
+    size_t len = 0;
+
+    assert_int_equal(p11_key_sign(priv, &mech, rsa_input, sizeof(rsa_input), NULL, &len), P11_OK);
+    assert_int_equal(len, 256);
+    len = sizeof(sig);
+    assert_int_equal(p11_key_sign(priv, &mech, rsa_input, sizeof(rsa_input), sig, &len), P11_OK);
+    assert_int_equal(len, 256);
+    assert_int_equal(p11_key_verify(pub, &mech, rsa_input, sizeof(rsa_input), sig, len), P11_OK);
+    sig[10] ^= 1;
+    assert_int_not_equal(p11_key_verify(pub, &mech, rsa_input, sizeof(rsa_input), sig, len), P11_OK);
+    p11_key_unref(priv);
+    p11_key_unref(pub);
+    p11_core_free(core);
+    (void)state;
+}
+
+static void test_ambiguous_uri_lists_candidates(void **state)
+{
+    p11_core *core = core_with_pin();
+    p11_uri *uri = NULL;
+    p11_key *key = NULL;
+
+    assert_int_equal(p11_uri_parse("pkcs11:token=CORE;object=ec-key", &uri, NULL), P11_URI_OK);
+    assert_int_equal(p11_key_open_uri(core, uri, CKO_PRIVATE_KEY, &key), P11_ERR_AMBIGUOUS);
+    assert_null(key);
+    assert_non_null(strstr(p11_error_message(), "matches 2 objects"));
+    assert_non_null(strstr(p11_error_message(), "id=%02"));
+    assert_non_null(strstr(p11_error_message(), "id=%03"));
+    p11_uri_free(uri);
+    p11_core_free(core);
+    (void)state;
+}
+
+/* Once warm, an operation neither logs in, nor opens a session, nor searches. */
+static void test_warm_operations_make_no_lookup_login_or_session_open(void **state)
+{
+    p11_core *core = core_with_pin();
+    p11_key *key = open_key(core, "pkcs11:token=CORE;id=%02", CKO_PRIVATE_KEY);
+    CK_MECHANISM mech = {CKM_ECDSA, NULL, 0};
+    unsigned char sig[128];
+    unsigned long logins, opens, finds;
+    size_t len = sizeof(sig);
+    int i;
+
+    assert_int_equal(p11_key_sign(key, &mech, hash32, 32, sig, &len), P11_OK);
+    logins = shim_calls("C_Login");
+    opens = shim_calls("C_OpenSession");
+    finds = shim_calls("C_FindObjectsInit");
+    for (i = 0; i < 50; i++) {
+        len = sizeof(sig);
+        assert_int_equal(p11_key_sign(key, &mech, hash32, 32, sig, &len), P11_OK);
+        assert_int_equal(len, 64);
+    }
+    assert_int_equal(shim_calls("C_Login"), logins);
+    assert_int_equal(shim_calls("C_OpenSession"), opens);
+    assert_int_equal(shim_calls("C_FindObjectsInit"), finds);
+    p11_key_unref(key);
+    p11_core_free(core);
+    (void)state;
+}
+
+static void test_wrong_pin_is_never_retried(void **state)
+{
+    char spec[320], bad[300];
+    p11_core *core;
+    p11_uri *uri = NULL;
+    p11_key *key = NULL;
+    unsigned long before;
+    FILE *f;
+
+    snprintf(bad, sizeof(bad), "%s/badpin", dir);
+    f = fopen(bad, "w");
+    fputs("9999", f);
+    fclose(f);
+    chmod(bad, 0600);
+    snprintf(spec, sizeof(spec), "file:%s", bad);
+    core = new_core(spec);
+    assert_int_equal(p11_uri_parse("pkcs11:token=CORE;object=rsa-key", &uri, NULL), P11_URI_OK);
+    before = shim_calls("C_Login");
+    assert_int_equal(p11_key_open_uri(core, uri, CKO_PRIVATE_KEY, &key), P11_ERR_PIN);
+    assert_non_null(strstr(p11_error_message(), "CKR_PIN_INCORRECT"));
+    assert_non_null(strstr(p11_error_message(), "not retried"));
+    assert_int_equal(p11_key_open_uri(core, uri, CKO_PRIVATE_KEY, &key), P11_ERR_PIN);
+    assert_non_null(strstr(p11_error_message(), "not attempted again"));
+    assert_int_equal(shim_calls("C_Login"), before + 1);
+    p11_uri_free(uri);
+    p11_core_free(core);
+    (void)state;
+}
+
+static void test_refused_handle_is_looked_up_again(void **state)
+{
+    p11_core *core = core_with_pin();
+    p11_key *key = open_key(core, "pkcs11:token=CORE;id=%02", CKO_PRIVATE_KEY);
+    CK_MECHANISM mech = {CKM_ECDSA, NULL, 0};
+    unsigned char sig[128];
+    size_t len = sizeof(sig);
+    unsigned long finds;
+
+    assert_int_equal(p11_key_sign(key, &mech, hash32, 32, sig, &len), P11_OK);
+    finds = shim_calls("C_FindObjectsInit");
+    shim_fail("C_SignInit", CKR_OBJECT_HANDLE_INVALID, 1);
+    len = sizeof(sig);
+    assert_int_equal(p11_key_sign(key, &mech, hash32, 32, sig, &len), P11_OK);
+    assert_int_equal(shim_calls("C_FindObjectsInit"), finds + 1);
+    p11_key_unref(key);
+    p11_core_free(core);
+    (void)state;
+}
+
+static void test_device_error_names_member_and_recovers(void **state)
+{
+    p11_core *core = core_with_pin();
+    p11_key *key = open_key(core, "pkcs11:token=CORE;id=%02", CKO_PRIVATE_KEY);
+    CK_MECHANISM mech = {CKM_ECDSA, NULL, 0};
+    unsigned char sig[128];
+    size_t len = sizeof(sig);
+    json_t *status;
+
+    shim_fail("C_Sign", CKR_DEVICE_ERROR, 1);
+    assert_int_equal(p11_key_sign(key, &mech, hash32, 32, sig, &len), P11_ERR_UNAVAILABLE);
+    assert_non_null(strstr(p11_error_message(), "every member is down"));
+    assert_non_null(strstr(p11_error_message(), "CKR_DEVICE_ERROR"));
+    assert_non_null(strstr(p11_error_message(), "serial"));
+    status = p11_core_status_json(core);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(json_object_get(status, "partitions"), 0), "state")),
+                        "down");
+    json_decref(status);
+    /* the next operation finds the member answering again */
+    len = sizeof(sig);
+    assert_int_equal(p11_key_sign(key, &mech, hash32, 32, sig, &len), P11_OK);
+    status = p11_core_status_json(core);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(json_object_get(status, "partitions"), 0), "state")),
+                        "up");
+    json_decref(status);
+    p11_key_unref(key);
+    p11_core_free(core);
+    (void)state;
+}
+
+static void test_forked_child_signs_with_parents_key(void **state)
+{
+    p11_core *core = core_with_pin();
+    p11_key *rsa = open_key(core, "pkcs11:token=CORE;object=rsa-key", CKO_PRIVATE_KEY);
+    p11_key *ec = open_key(core, "pkcs11:token=CORE;id=%03", CKO_PRIVATE_KEY);
+    CK_MECHANISM rmech = {CKM_RSA_PKCS, NULL, 0}, emech = {CKM_ECDSA, NULL, 0};
+    unsigned char sig[512];
+    size_t len = sizeof(sig);
+    int status;
+    pid_t pid;
+
+    assert_int_equal(p11_key_sign(rsa, &rmech, rsa_input, sizeof(rsa_input), sig, &len), P11_OK);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        size_t l1 = sizeof(sig), l2 = sizeof(sig);
+        int ok = p11_key_sign(rsa, &rmech, rsa_input, sizeof(rsa_input), sig, &l1) == P11_OK &&
+                 l1 == 256 && p11_key_sign(ec, &emech, hash32, 32, sig, &l2) == P11_OK && l2 == 96;
+        _exit(ok ? 0 : 1);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    /* and the parent still works */
+    len = sizeof(sig);
+    assert_int_equal(p11_key_sign(ec, &emech, hash32, 32, sig, &len), P11_OK);
+    p11_key_unref(rsa);
+    p11_key_unref(ec);
+    p11_core_free(core);
+    (void)state;
+}
+
+static void expect_module_error(const char *path, const char *fragment)
+{
+    p11_core *core = p11_core_new();
+    assert_int_equal(p11_core_set(core, "pkcs11-module-path", path), P11_OK);
+    assert_int_equal(p11_core_start(core), P11_ERR_MODULE);
+    assert_non_null(strstr(p11_error_message(), fragment));
+    p11_core_free(core);
+}
+
+static void test_module_errors_name_the_cause(void **state)
+{
+    expect_module_error("/nonexistent/libnothing.so", "does not exist");
+    expect_module_error("/etc/hostname", "not a loadable shared library");
+    expect_module_error("libc.so.6", "does not exist"); /* relative names are not searched */
+    (void)state;
+}
+
+static void expect_pin_error(const char *spec, const char *fragment)
+{
+    p11_core *core = new_core(spec);
+    p11_uri *uri = NULL;
+    p11_key *key = NULL;
+
+    assert_int_equal(p11_uri_parse("pkcs11:token=CORE;id=%01;type=private", &uri, NULL), P11_URI_OK);
+    assert_int_equal(p11_key_open_uri(core, uri, CKO_PRIVATE_KEY, &key), P11_ERR_PIN);
+    assert_non_null(strstr(p11_error_message(), fragment));
+    p11_uri_free(uri);
+    p11_core_free(core);
+}
+
+static void test_pin_sources_are_checked(void **state)
+{
+    char path[300], spec[320];
+    FILE *f;
+
+    snprintf(spec, sizeof(spec), "file:%s/missing", dir);
+    expect_pin_error(spec, "cannot read pin file");
+    snprintf(path, sizeof(path), "%s/open-pin", dir);
+    f = fopen(path, "w");
+    fputs("1234", f);
+    fclose(f);
+    chmod(path, 0644);
+    snprintf(spec, sizeof(spec), "file:%s", path);
+    expect_pin_error(spec, "readable by other users");
+    snprintf(path, sizeof(path), "%s/empty-pin", dir);
+    fclose(fopen(path, "w"));
+    chmod(path, 0600);
+    snprintf(spec, sizeof(spec), "file:%s", path);
+    expect_pin_error(spec, "is empty");
+    expect_pin_error(NULL, "no PIN is configured");
+    (void)state;
+}
+
+static void test_config_errors(void **state)
+{
+    p11_core *core = p11_core_new();
+
+    assert_int_equal(p11_core_set(core, "pkcs11-module-pth", "/x"), P11_ERR_CONFIG);
+    assert_non_null(strstr(p11_error_message(), "unknown configuration key \"pkcs11-module-pth\""));
+    assert_int_equal(p11_core_set(core, "pkcs11-module-quirks", "no-deinit bogus"), P11_ERR_CONFIG);
+    assert_non_null(strstr(p11_error_message(), "bogus"));
+    assert_int_equal(p11_core_set(core, "primus-member-timeout-ms", "soon"), P11_ERR_CONFIG);
+    assert_int_equal(p11_core_set(core, "primus-audit-policy", "maybe"), P11_ERR_CONFIG);
+    assert_int_equal(p11_core_set(core, "primus-session-key-cache", "auto"), P11_OK);
+    p11_core_free(core);
+    (void)state;
+}
+
+static void test_no_such_token_and_key(void **state)
+{
+    p11_core *core = core_with_pin();
+    p11_uri *uri = NULL;
+    p11_key *key = NULL;
+
+    assert_int_equal(p11_uri_parse("pkcs11:token=ELSEWHERE;object=rsa-key", &uri, NULL), P11_URI_OK);
+    assert_int_equal(p11_key_open_uri(core, uri, CKO_PRIVATE_KEY, &key), P11_ERR_NO_TOKEN);
+    assert_non_null(strstr(p11_error_message(), "no token labelled \"ELSEWHERE\""));
+    p11_uri_free(uri);
+    assert_int_equal(p11_uri_parse("pkcs11:token=CORE;object=nothing", &uri, NULL), P11_URI_OK);
+    assert_int_equal(p11_key_open_uri(core, uri, CKO_PRIVATE_KEY, &key), P11_ERR_NOT_FOUND);
+    assert_non_null(strstr(p11_error_message(), "no object matches"));
+    p11_uri_free(uri);
+    p11_core_free(core);
+    (void)state;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_find_lists_every_key_with_a_uri_that_parses),
+        cmocka_unit_test(test_sign_and_verify_in_token),
+        cmocka_unit_test(test_ambiguous_uri_lists_candidates),
+        cmocka_unit_test(test_warm_operations_make_no_lookup_login_or_session_open),
+        cmocka_unit_test(test_wrong_pin_is_never_retried),
+        cmocka_unit_test(test_refused_handle_is_looked_up_again),
+        cmocka_unit_test(test_device_error_names_member_and_recovers),
+        cmocka_unit_test(test_forked_child_signs_with_parents_key),
+        cmocka_unit_test(test_module_errors_name_the_cause),
+        cmocka_unit_test(test_pin_sources_are_checked),
+        cmocka_unit_test(test_config_errors),
+        cmocka_unit_test(test_no_such_token_and_key),
+    };
+    return cmocka_run_group_tests(tests, setup_token, remove_token);
+}
