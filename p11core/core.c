@@ -61,7 +61,7 @@ void p11_exit_guard_register(p11_module *mod)
     atexit(exit_guard); /* one more registration: it must run before what the module just registered */
 }
 
-static void exit_guard_forget(p11_module *mod)
+void p11_exit_guard_forget(p11_module *mod)
 {
     size_t i;
 
@@ -216,7 +216,7 @@ static p11_status load_module_locked(p11_core *core, const char *path, p11_modul
         return st;
     st = p11_module_initialize(mod);
     if (st != P11_OK) {
-        p11_module_free(mod);
+        p11_module_release(mod, 1);
         return st;
     }
     core->modules[core->n_modules++] = mod;
@@ -358,13 +358,8 @@ void p11_core_free(p11_core *core)
     for (i = 0; i < core->n_parts; i++)
         p11_partition_free(core->parts[i]);
     free(core->parts);
-    for (i = 0; i < core->n_modules; i++) {
-        p11_module *mod = core->modules[i];
-        if (!core->quirk_no_deinit)
-            p11_module_finalize(mod);
-        exit_guard_forget(mod);
-        p11_module_free(mod);
-    }
+    for (i = 0; i < core->n_modules; i++)
+        p11_module_release(core->modules[i], core->quirk_no_deinit);
     free(core->module_path);
     if (core->token_pin_spec)
         p11_wipe(core->token_pin_spec, strlen(core->token_pin_spec));

@@ -47,13 +47,16 @@ typedef struct p11_module {
     int owns_init;         /* we initialized it (not CKR_CRYPTOKI_ALREADY_INITIALIZED) */
     char *init_args;
     unsigned long fork_gen;/* process generation of the last C_Initialize */
+    int refs;              /* cores using it; modules are shared process-wide */
 } p11_module;
 
+/* The process-wide instance of the module at path (loaded on first use,
+ * shared by every core, so one C_Initialize serves them all). */
 p11_status p11_module_load(const char *path, const char *init_args, p11_module **out);
 /* C_Initialize (again, after fork: C_Finalize first). */
 p11_status p11_module_initialize(p11_module *mod);
-void p11_module_finalize(p11_module *mod);
-void p11_module_free(p11_module *mod);
+/* Drop a core's use; the last user finalizes (unless no_deinit or exiting). */
+void p11_module_release(p11_module *mod, int no_deinit);
 
 /* ---- members and partitions (member.c) ---- */
 typedef enum p11_member_state {
@@ -203,6 +206,7 @@ int p11_process_exiting(void);
 /* Note a module we initialized, so its finalization happens before its own
  * exit-time destructors run. */
 void p11_exit_guard_register(p11_module *mod);
+void p11_exit_guard_forget(p11_module *mod);
 
 /* ---- helpers ---- */
 char *p11_strdup(const char *s);

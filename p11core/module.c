@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <pthread.h>
 
 #include "internal.h"
 
@@ -26,7 +27,34 @@ static p11_status module_not_found(const char *path)
                          path, PRIMUS_MODULE_ENV);
 }
 
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static p11_module *registry[16];
+static size_t n_registry;
+
+static p11_status module_open(const char *path, const char *init_args, p11_module **out);
+
 p11_status p11_module_load(const char *path, const char *init_args, p11_module **out)
+{
+    p11_status st = P11_OK;
+    size_t i;
+
+    pthread_mutex_lock(&registry_lock);
+    for (i = 0; i < n_registry; i++)
+        if (strcmp(registry[i]->path, path) == 0) {
+            registry[i]->refs++;
+            *out = registry[i];
+            pthread_mutex_unlock(&registry_lock);
+            return P11_OK;
+        }
+    if (n_registry == sizeof(registry) / sizeof(registry[0]))
+        st = p11_error_set(P11_ERR_CONFIG, CKR_OK, "too many PKCS#11 modules in one process");
+    else if ((st = module_open(path, init_args, out)) == P11_OK)
+        registry[n_registry++] = *out;
+    pthread_mutex_unlock(&registry_lock);
+    return st;
+}
+
+static p11_status module_open(const char *path, const char *init_args, p11_module **out)
 {
     struct stat st;
     p11_module *mod;
@@ -88,11 +116,28 @@ p11_status p11_module_load(const char *path, const char *init_args, p11_module *
     }
     mod->dl = dl;
     mod->fl = fl;
+    mod->refs = 1;
     *out = mod;
     return P11_OK;
 }
 
+static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static p11_status module_initialize_locked(p11_module *mod);
+
 p11_status p11_module_initialize(p11_module *mod)
+{
+    p11_status st;
+
+    if (mod->initialized && mod->fork_gen == p11_fork_generation())
+        return P11_OK;
+    pthread_mutex_lock(&init_lock);
+    st = module_initialize_locked(mod);
+    pthread_mutex_unlock(&init_lock);
+    return st;
+}
+
+static p11_status module_initialize_locked(p11_module *mod)
 {
     CK_C_INITIALIZE_ARGS args;
     unsigned long gen = p11_fork_generation();
@@ -128,18 +173,28 @@ p11_status p11_module_initialize(p11_module *mod)
     return P11_OK;
 }
 
-void p11_module_finalize(p11_module *mod)
+void p11_module_release(p11_module *mod, int no_deinit)
 {
-    if (mod->initialized && mod->owns_init && mod->fork_gen == p11_fork_generation() &&
-        !p11_process_exiting())
+    size_t i;
+
+    pthread_mutex_lock(&registry_lock);
+    if (--mod->refs > 0) {
+        pthread_mutex_unlock(&registry_lock);
+        return;
+    }
+    for (i = 0; i < n_registry; i++)
+        if (registry[i] == mod) {
+            registry[i] = registry[--n_registry];
+            break;
+        }
+    pthread_mutex_unlock(&registry_lock);
+    pthread_mutex_lock(&init_lock);
+    if (!no_deinit && mod->initialized && mod->owns_init &&
+        mod->fork_gen == p11_fork_generation() && !p11_process_exiting())
         mod->fl->C_Finalize(NULL);
     mod->initialized = 0;
-}
-
-void p11_module_free(p11_module *mod)
-{
-    if (mod == NULL)
-        return;
+    pthread_mutex_unlock(&init_lock);
+    p11_exit_guard_forget(mod);
     /* The library is never dlclose()d: modules register exit-time
      * destructors and threads of their own that must not lose their code. */
     free(mod->path);

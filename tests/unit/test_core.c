@@ -307,6 +307,27 @@ static void test_forked_child_signs_with_parents_key(void **state)
     (void)state;
 }
 
+/* Two cores in one process (a provider in two library contexts) share one
+ * module instance: freeing one must not finalize the module under the other. */
+static void test_two_cores_share_the_module(void **state)
+{
+    p11_core *a = core_with_pin(), *b = core_with_pin();
+    p11_key *ka = open_key(a, "pkcs11:token=CORE;id=%02", CKO_PRIVATE_KEY);
+    p11_key *kb = open_key(b, "pkcs11:token=CORE;id=%02", CKO_PRIVATE_KEY);
+    CK_MECHANISM mech = {CKM_ECDSA, NULL, 0};
+    unsigned char sig[128];
+    size_t len = sizeof(sig);
+    unsigned long inits = shim_calls("C_Initialize");
+
+    p11_key_unref(ka);
+    p11_core_free(a);
+    assert_int_equal(p11_key_sign(kb, &mech, hash32, 32, sig, &len), P11_OK);
+    assert_int_equal(shim_calls("C_Initialize"), inits);
+    p11_key_unref(kb);
+    p11_core_free(b);
+    (void)state;
+}
+
 static void expect_module_error(const char *path, const char *fragment)
 {
     p11_core *core = p11_core_new();
@@ -404,6 +425,7 @@ int main(void)
         cmocka_unit_test(test_refused_handle_is_looked_up_again),
         cmocka_unit_test(test_device_error_names_member_and_recovers),
         cmocka_unit_test(test_forked_child_signs_with_parents_key),
+        cmocka_unit_test(test_two_cores_share_the_module),
         cmocka_unit_test(test_module_errors_name_the_cause),
         cmocka_unit_test(test_pin_sources_are_checked),
         cmocka_unit_test(test_config_errors),
