@@ -120,6 +120,19 @@ static p11_status all_members_failed(p11_partition *part, const char *what)
                          what, part->name, detail);
 }
 
+/* Is rv the member's failure rather than the caller's?  Catch-all codes
+ * (CKR_GENERAL_ERROR ...) are also what tokens answer to bad input, so the
+ * member is asked a harmless question first: one crafted ciphertext must
+ * not take healthy members out of rotation. */
+static int member_failed(p11_member *m, CK_RV rv)
+{
+    CK_TOKEN_INFO ti;
+
+    if (p11_rv_is_member_fault(rv))
+        return 1;
+    return p11_rv_needs_probe(rv) && p11_rv_is_member_fault(m->mod->fl->C_GetTokenInfo(m->slot, &ti));
+}
+
 p11_status p11_partition_run(p11_partition *part, unsigned flags, const char *what,
                              p11_member_op op, void *arg)
 {
@@ -130,18 +143,21 @@ p11_status p11_partition_run(p11_partition *part, unsigned flags, const char *wh
         CK_SESSION_HANDLE s;
         unsigned long long t0;
         CK_RV rv;
+        int fault;
 
         tried |= 1u << m->index;
         rv = p11_session_get(m, (flags & P11_RUN_NEEDS_LOGIN) != 0, &s);
+        fault = rv != CKR_OK && member_failed(m, rv);
         if (rv == CKR_OK) {
             t0 = p11_now_ns();
             rv = op(m, s, arg);
             atomic_fetch_add_explicit(&m->latency_ns_total, p11_now_ns() - t0,
                                       memory_order_relaxed);
-            if (rv == CKR_OK || !p11_rv_is_member_fault(rv))
-                p11_session_put(m, s);
-            else
+            fault = rv != CKR_OK && member_failed(m, rv);
+            if (fault)
                 p11_session_discard(m, s);
+            else
+                p11_session_put(m, s);
         }
         if (rv == CKR_OK) {
             atomic_fetch_add_explicit(&m->ops, 1, memory_order_relaxed);
@@ -150,13 +166,16 @@ p11_status p11_partition_run(p11_partition *part, unsigned flags, const char *wh
             return P11_OK;
         }
         atomic_fetch_add_explicit(&m->failures, 1, memory_order_relaxed);
-        if (!p11_rv_is_member_fault(rv)) {
+        if (!fault) {
             /* The caller's problem (bad data, wrong PIN, mechanism): another
              * member would say the same.  A PIN error keeps the message the
              * login path set. */
             atomic_store(&m->last_rv, rv);
             if (status_for_rv(rv) == P11_ERR_PIN && p11_error_status() == P11_ERR_PIN)
                 return P11_ERR_PIN;
+            if (rv == CKR_KEY_HANDLE_INVALID && (p11_error_status() == P11_ERR_NOT_FOUND ||
+                                                 p11_error_status() == P11_ERR_AMBIGUOUS))
+                return p11_error_status(); /* the key lookup on this member said why */
             return p11_error_set_rv(status_for_rv(rv), rv, "%s on partition \"%s\" failed", what,
                                     part->name);
         }

@@ -275,6 +275,30 @@ static void test_device_error_names_member_and_recovers(void **state)
     (void)state;
 }
 
+/* A catch-all code from a member that still answers is the caller's error:
+ * bad input must not take a healthy member out of rotation. */
+static void test_general_error_from_a_live_member_is_not_a_fault(void **state)
+{
+    p11_core *core = core_with_pin();
+    p11_key *key = open_key(core, "pkcs11:token=CORE;id=%02", CKO_PRIVATE_KEY);
+    CK_MECHANISM mech = {CKM_ECDSA, NULL, 0};
+    unsigned char sig[128];
+    size_t len = sizeof(sig);
+    json_t *status;
+
+    shim_fail("C_Sign", CKR_GENERAL_ERROR, 1);
+    assert_int_equal(p11_key_sign(key, &mech, hash32, 32, sig, &len), P11_ERR_OPERATION);
+    assert_non_null(strstr(p11_error_message(), "CKR_GENERAL_ERROR"));
+    status = p11_core_status_json(core);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(json_object_get(status, "partitions"), 0), "state")),
+                        "up");
+    json_decref(status);
+    p11_key_unref(key);
+    p11_core_free(core);
+    (void)state;
+}
+
 static void test_forked_child_signs_with_parents_key(void **state)
 {
     p11_core *core = core_with_pin();
@@ -424,6 +448,7 @@ int main(void)
         cmocka_unit_test(test_wrong_pin_is_never_retried),
         cmocka_unit_test(test_refused_handle_is_looked_up_again),
         cmocka_unit_test(test_device_error_names_member_and_recovers),
+        cmocka_unit_test(test_general_error_from_a_live_member_is_not_a_fault),
         cmocka_unit_test(test_forked_child_signs_with_parents_key),
         cmocka_unit_test(test_two_cores_share_the_module),
         cmocka_unit_test(test_module_errors_name_the_cause),
