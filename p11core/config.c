@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "internal.h"
 
@@ -12,7 +13,14 @@ p11_core *p11_core_new(void)
 
     if (core == NULL)
         return NULL;
+    pthread_condattr_t ca;
+
     pthread_mutex_init(&core->lock, NULL);
+    pthread_mutex_init(&core->probe_lock, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&core->probe_cond, &ca);
+    pthread_condattr_destroy(&ca);
     core->session_key_cache = -1;
     core->member_timeout_ms = 1000;
     return core;

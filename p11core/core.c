@@ -1,10 +1,12 @@
 /* The core: start on first use, discovery of tokens into partitions, the
  * process generation (fork) and the exit guard. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "internal.h"
+#include "topology.h"
 
 /* ---- process generation: bumped in every forked child ---- */
 static _Atomic unsigned long fork_generation;
@@ -75,6 +77,7 @@ void p11_exit_guard_forget(p11_module *mod)
 }
 
 /* ---- discovery ---- */
+static p11_member *new_member(p11_partition *part);
 static p11_partition *partition_for_label(p11_core *core, const char *label)
 {
     p11_partition *part, **grown;
@@ -108,8 +111,8 @@ static p11_member *member_by_serial(p11_partition *part, p11_module *mod, const 
     return NULL;
 }
 
-static void member_fill(p11_member *m, CK_SLOT_ID slot, const CK_SLOT_INFO *si,
-                        const CK_TOKEN_INFO *ti)
+void p11_member_fill(p11_member *m, CK_SLOT_ID slot, const CK_SLOT_INFO *si,
+                     const CK_TOKEN_INFO *ti)
 {
     m->slot = slot;
     p11_field_copy(m->serial, sizeof(m->serial), ti->serialNumber, sizeof(ti->serialNumber));
@@ -165,21 +168,13 @@ static p11_status discover_module(p11_core *core, p11_module *mod)
         }
         m = member_by_serial(part, mod, serial);
         if (m == NULL) {
-            if (part->n_members == P11_MAX_MEMBERS)
+            m = new_member(part);
+            if (m == NULL)
                 continue;
-            m = calloc(1, sizeof(*m));
-            if (m == NULL) {
-                free(slots);
-                return p11_error_set(P11_ERR_MEMORY, CKR_HOST_MEMORY, "out of memory");
-            }
-            pthread_mutex_init(&m->lock, NULL);
-            m->part = part;
             m->mod = mod;
             m->timeout_ms = core->member_timeout_ms;
-            m->index = (int)part->n_members;
-            part->members[part->n_members++] = m;
         }
-        member_fill(m, slots[i], &si, &ti);
+        p11_member_fill(m, slots[i], &si, &ti);
     }
     free(slots);
     return P11_OK;
@@ -211,7 +206,7 @@ static p11_status load_module_locked(p11_core *core, const char *path, p11_modul
     if (core->n_modules == sizeof(core->modules) / sizeof(core->modules[0]))
         return p11_error_set(P11_ERR_CONFIG, CKR_OK, "too many PKCS#11 modules (at most %zu)",
                              sizeof(core->modules) / sizeof(core->modules[0]));
-    st = p11_module_load(path, core->init_args, &mod);
+    st = p11_module_load(path, core->init_args, NULL, &mod);
     if (st != P11_OK)
         return st;
     st = p11_module_initialize(mod);
@@ -225,6 +220,85 @@ static p11_status load_module_locked(p11_core *core, const char *path, p11_modul
     return st;
 }
 
+static p11_member *new_member(p11_partition *part)
+{
+    p11_member *m;
+
+    if (part->n_members == P11_MAX_MEMBERS)
+        return NULL;
+    m = calloc(1, sizeof(*m));
+    if (m == NULL)
+        return NULL;
+    pthread_mutex_init(&m->lock, NULL);
+    p11_gate_init(&m->gate);
+    m->want_slot = -1;
+    m->part = part;
+    m->index = (int)part->n_members;
+    part->members[part->n_members++] = m;
+    return m;
+}
+
+/* Partitions as the operator declared them: each member is its own module
+ * instance (its own environment), gated by its deadline, and started under
+ * that deadline; a member that does not answer starts down and the prober
+ * takes it in when it does. */
+static p11_status start_from_topology(p11_core *core)
+{
+    p11_topology *topo;
+    p11_status st;
+    size_t i, j;
+
+    st = p11_topology_load(core->topology_file, core->member_timeout_ms, &topo);
+    if (st != P11_OK)
+        return st;
+    for (i = 0; i < topo->n_parts && st == P11_OK; i++) {
+        const p11_topology_partition *tp = &topo->parts[i];
+        p11_partition *part = partition_for_label(core, tp->name);
+        if (part == NULL) {
+            st = p11_error_set(P11_ERR_MEMORY, CKR_HOST_MEMORY, "out of memory");
+            break;
+        }
+        for (j = 0; j < tp->n_members && st == P11_OK; j++) {
+            const p11_topology_member *tm = &tp->members[j];
+            p11_module *mod;
+            p11_member *m;
+
+            if (core->n_modules == sizeof(core->modules) / sizeof(core->modules[0])) {
+                st = p11_error_set(P11_ERR_CONFIG, CKR_OK, "too many members in the topology");
+                break;
+            }
+            st = p11_module_load(tm->module, tm->init_args, tm->env, &mod);
+            if (st != P11_OK)
+                break;
+            core->modules[core->n_modules++] = mod;
+            m = new_member(part);
+            if (m == NULL) {
+                st = p11_error_set(P11_ERR_MEMORY, CKR_HOST_MEMORY, "out of memory");
+                break;
+            }
+            m->mod = mod;
+            m->gated = 1;
+            m->priority = tm->priority;
+            m->timeout_ms = tm->timeout_ms;
+            m->name = p11_strdup(tm->name);
+            m->want_token = p11_strdup(tm->token ? tm->token : tp->name);
+            m->want_serial = p11_strdup(tm->serial);
+            m->want_slot = tm->slot;
+            snprintf(m->label, sizeof(m->label), "%s", m->want_token ? m->want_token : "");
+            if (m->name == NULL || m->want_token == NULL || (tm->serial && m->want_serial == NULL))
+                st = p11_error_set(P11_ERR_MEMORY, CKR_HOST_MEMORY, "out of memory");
+        }
+    }
+    p11_topology_free(topo);
+    if (st != P11_OK)
+        return st;
+    core->from_topology = 1;
+    for (i = 0; i < core->n_parts; i++)
+        for (j = 0; j < core->parts[i]->n_members; j++)
+            p11_member_start(core->parts[i]->members[j]);
+    return P11_OK;
+}
+
 /* In a forked child: fresh C_Initialize for every module, and every session,
  * login and handle of the parent forgotten (never closed: they are the
  * parent's). */
@@ -233,18 +307,28 @@ static p11_status restart_after_fork(p11_core *core)
     size_t i, j;
     p11_status st = P11_OK;
 
-    for (i = 0; i < core->n_modules; i++) {
-        p11_status one = p11_module_initialize(core->modules[i]);
-        if (one != P11_OK)
-            st = one;
-    }
+    /* the parent's threads (prober, gate workers) do not exist here */
+    core->prober_gen = 0;
     for (i = 0; i < core->n_parts; i++)
         for (j = 0; j < core->parts[i]->n_members; j++) {
             p11_member *m = core->parts[i]->members[j];
             atomic_fetch_add(&m->generation, 1); /* the parent's handles mean nothing here */
             p11_session_pool_reset(m, 0);
+            if (m->gated)
+                p11_gate_init(&m->gate);
             atomic_store(&m->state, P11_MEMBER_UP);
         }
+    if (core->from_topology) {
+        for (i = 0; i < core->n_parts; i++)
+            for (j = 0; j < core->parts[i]->n_members; j++)
+                p11_member_start(core->parts[i]->members[j]);
+        return P11_OK;
+    }
+    for (i = 0; i < core->n_modules; i++) {
+        p11_status one = p11_module_initialize(core->modules[i]);
+        if (one != P11_OK)
+            st = one;
+    }
     for (i = 0; i < core->n_modules && st == P11_OK; i++)
         if (core->modules[i]->initialized)
             discover_module(core, core->modules[i]);
@@ -277,7 +361,10 @@ p11_status p11_core_ensure(p11_core *core)
             p11_module *mod;
             if (core->quirk_no_deinit)
                 atomic_store(&guard_no_deinit, 1);
-            st = load_module_locked(core, configured_module_path(core), &mod);
+            if (core->topology_file)
+                st = start_from_topology(core);
+            else
+                st = load_module_locked(core, configured_module_path(core), &mod);
             if (st == P11_OK)
                 core->started = 1;
         } else {
@@ -299,7 +386,7 @@ p11_status p11_core_rescan(p11_core *core)
     size_t i;
 
     st = p11_core_ensure(core);
-    if (st != P11_OK)
+    if (st != P11_OK || core->from_topology) /* declared partitions are not rediscovered */
         return st;
     pthread_mutex_lock(&core->lock);
     for (i = 0; i < core->n_modules && st == P11_OK; i++)
@@ -355,6 +442,7 @@ void p11_core_free(p11_core *core)
 
     if (core == NULL)
         return;
+    p11_prober_stop(core);
     for (i = 0; i < core->n_parts; i++)
         p11_partition_free(core->parts[i]);
     free(core->parts);
@@ -369,5 +457,7 @@ void p11_core_free(p11_core *core)
     free(core->audit_log);
     free(core->audit_key);
     pthread_mutex_destroy(&core->lock);
+    pthread_mutex_destroy(&core->probe_lock);
+    pthread_cond_destroy(&core->probe_cond);
     free(core);
 }

@@ -157,6 +157,52 @@ static CK_RV search_on_member(p11_member *m, CK_SESSION_HANDLE s, void *arg)
     return rv;
 }
 
+static void *search_clone(const void *arg)
+{
+    const find_request *req = arg;
+    find_request *copy = calloc(1, sizeof(*copy) + sizeof(p11_object_list));
+
+    if (copy == NULL)
+        return NULL;
+    copy->uri = p11_uri_dup(req->uri);
+    copy->cls = req->cls;
+    copy->out = (p11_object_list *)(copy + 1);
+    if (copy->uri == NULL) {
+        free(copy);
+        return NULL;
+    }
+    return copy;
+}
+
+static void search_merge(void *arg, const void *from)
+{
+    find_request *req = arg;
+    const find_request *copy = from;
+    p11_object_info *grown;
+    size_t i;
+
+    if (copy->out->count == 0)
+        return;
+    grown = realloc(req->out->items, (req->out->count + copy->out->count) * sizeof(*grown));
+    if (grown == NULL)
+        return; /* the results are lost; the caller sees fewer objects */
+    req->out->items = grown;
+    for (i = 0; i < copy->out->count; i++)
+        req->out->items[req->out->count++] = copy->out->items[i];
+    copy->out->count = 0; /* moved */
+}
+
+static void search_release(void *arg)
+{
+    find_request *copy = arg;
+
+    p11_object_list_clear(copy->out);
+    p11_uri_free((p11_uri *)copy->uri);
+    free(copy);
+}
+
+static const p11_op_class search_class = {.run = search_on_member, .clone = search_clone, .merge = search_merge, .release = search_release};
+
 static int partition_has_pin(p11_partition *part)
 {
     int has;
@@ -225,7 +271,7 @@ p11_status p11_find_objects(p11_core *core, const p11_uri *uri, CK_OBJECT_CLASS 
         if (cls == CKO_PRIVATE_KEY || cls == CKO_SECRET_KEY ||
             ((cls == (CK_OBJECT_CLASS)-1 || cls == CKO_DATA) && partition_has_pin(parts[i])))
             flags |= P11_RUN_NEEDS_LOGIN;
-        st = p11_partition_run(parts[i], flags, "object search", search_on_member, &req);
+        st = p11_partition_run(parts[i], flags, "object search", &search_class, &req);
         if (st != P11_OK)
             break;
     }

@@ -48,13 +48,19 @@ typedef struct p11_module {
     char *init_args;
     unsigned long fork_gen;/* process generation of the last C_Initialize */
     int refs;              /* cores using it; modules are shared process-wide */
+    char **env;            /* "NAME=value" set around C_GetFunctionList/C_Initialize */
+    char *env_key;         /* env joined: part of the instance's identity */
 } p11_module;
 
 /* The process-wide instance of the module at path (loaded on first use,
  * shared by every core, so one C_Initialize serves them all). */
-p11_status p11_module_load(const char *path, const char *init_args, p11_module **out);
+p11_status p11_module_load(const char *path, const char *init_args, char *const *env,
+                           p11_module **out);
 /* C_Initialize (again, after fork: C_Finalize first). */
 p11_status p11_module_initialize(p11_module *mod);
+/* C_Finalize + C_Initialize of this instance alone (a remote member whose
+ * connection broke stays broken until then). */
+p11_status p11_module_reinitialize(p11_module *mod);
 /* Drop a core's use; the last user finalizes (unless no_deinit or exiting). */
 void p11_module_release(p11_module *mod, int no_deinit);
 
@@ -65,8 +71,32 @@ typedef enum p11_member_state {
 } p11_member_state;
 
 typedef struct p11_partition p11_partition;
+typedef struct p11_member p11_member;
 
-typedef struct p11_member {
+/* An operation the failover loop runs on one member with a session of it.
+ * clone/merge/release let a gated member's worker own a private copy of the
+ * operation's data (see gate.c); run returns the PKCS#11 code. */
+typedef struct p11_op_class {
+    CK_RV (*run)(p11_member *m, CK_SESSION_HANDLE s, void *arg);
+    void *(*clone)(const void *arg);           /* NULL on allocation failure */
+    void (*merge)(void *arg, const void *copy); /* results back into the caller's arg */
+    void (*release)(void *copy);
+    int no_session;                            /* run gets no session (probes) */
+} p11_op_class;
+
+/* The code a gated call returns when the member did not answer in time. */
+#define P11_CKR_TIMEOUT (CKR_VENDOR_DEFINED | 0x7072696dUL)
+
+typedef struct p11_gate {
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    struct p11_job *head, *tail;
+    unsigned threads, idle;
+    unsigned stuck;          /* calls abandoned at their deadline and not yet returned */
+    int closing;
+} p11_gate;
+
+struct p11_member {
     p11_partition *part;
     p11_module *mod;
     int index;              /* position in part->members */
@@ -100,7 +130,17 @@ typedef struct p11_member {
     _Atomic unsigned long long latency_ns_total;
     _Atomic CK_RV last_rv;
     _Atomic long long last_change; /* unix seconds of the last state change */
-} p11_member;
+
+    int gated;              /* calls run on workers under timeout_ms (cluster members) */
+    p11_gate gate;
+    char *name;             /* from the topology, NULL in automatic grouping */
+    char *want_token;       /* topology selector: token label */
+    char *want_serial;      /* topology selector: token serial, NULL: any */
+    long want_slot;         /* topology selector: slot id, -1: any */
+    unsigned long long next_probe_ns;
+    unsigned probe_backoff_ms;
+    _Atomic unsigned long long downs, ups;
+};
 
 struct p11_partition {
     struct p11_core *core;
@@ -123,11 +163,18 @@ p11_member *p11_partition_pick_member(p11_partition *part, unsigned tried_mask);
 void p11_member_mark_down(p11_member *m, CK_RV rv);
 void p11_member_mark_up(p11_member *m);
 void p11_member_free(p11_member *m);
+void p11_member_fill(p11_member *m, CK_SLOT_ID slot, const CK_SLOT_INFO *si,
+                     const CK_TOKEN_INFO *ti);
+
+/* ---- members coming and going (probe.c) ---- */
+/* Initialize a declared member and find its token, under its deadline; a
+ * member that does not answer starts down and is probed in the background. */
+int p11_member_start(p11_member *m);
+void p11_member_schedule_probe(p11_member *m);
+void p11_prober_wake(struct p11_core *core);
+void p11_prober_stop(struct p11_core *core);
 void p11_partition_free(p11_partition *part);
 
-/* An operation run on one member with a session of it.  Returns the
- * PKCS#11 code; the loop classifies it. */
-typedef CK_RV (*p11_member_op)(p11_member *m, CK_SESSION_HANDLE s, void *arg);
 
 #define P11_RUN_IDEMPOTENT 1u /* may be re-run on another member after a fault */
 #define P11_RUN_NEEDS_LOGIN 2u
@@ -135,7 +182,24 @@ typedef CK_RV (*p11_member_op)(p11_member *m, CK_SESSION_HANDLE s, void *arg);
  * when idempotent, go on with the next member.  `what` names the operation
  * in messages.  On failure the thread error is set from the last code. */
 p11_status p11_partition_run(p11_partition *part, unsigned flags, const char *what,
-                             p11_member_op op, void *arg);
+                             const p11_op_class *cls, void *arg);
+/* One attempt on one member: borrow a session (logged in when asked), run,
+ * give the session back, or close it when the member failed.  *fault says
+ * whether the member (not the caller) failed. */
+CK_RV p11_member_call(p11_member *m, int login, const p11_op_class *cls, void *arg, int *fault);
+
+/* ---- the gate (gate.c) ---- */
+void p11_gate_init(p11_gate *g);
+/* p11_member_call on one of the member's workers, waiting at most the
+ * member's timeout; *abandoned when it did not answer in time (then the
+ * worker finishes the call and releases its copy alone). */
+CK_RV p11_gate_run(p11_member *m, int login, const p11_op_class *cls, void *arg, int *fault,
+                   int *abandoned);
+/* Stop the workers; 0 when some cannot stop (a call still hangs), and then
+ * the member must not be freed. */
+int p11_gate_shutdown(p11_gate *g);
+/* Calls abandoned at their deadline that have not returned yet. */
+unsigned p11_gate_stuck(p11_member *m);
 
 /* ---- sessions and login (session.c) ---- */
 /* A session of the member (from the pool, or newly opened), logged in when
@@ -183,8 +247,16 @@ struct p11_core {
     /* state */
     int started;                 /* configuration frozen, modules loaded once */
     _Atomic unsigned long ready; /* fork generation + 1 when usable without the lock */
-    p11_module *modules[8];
+    p11_module *modules[P11_MAX_MEMBERS * 4];
     size_t n_modules;
+    int from_topology;           /* partitions declared, not discovered */
+
+    /* the prober (probe.c) */
+    pthread_mutex_t probe_lock;
+    pthread_cond_t probe_cond;
+    pthread_t prober;
+    unsigned long prober_gen;    /* fork generation + 1 while running */
+    int probe_stop;
     p11_partition **parts;
     size_t n_parts;
 };

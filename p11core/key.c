@@ -209,7 +209,7 @@ typedef CK_RV (*run_fn)(CK_SESSION_HANDLE, CK_BYTE *, CK_ULONG, CK_BYTE *, CK_UL
 
 typedef struct key_call {
     p11_key *key;
-    const CK_MECHANISM *mech;
+    CK_MECHANISM mech;
     int which;                 /* KEY_SIGN, ... */
     const unsigned char *in;
     size_t in_len;
@@ -234,10 +234,10 @@ static CK_RV key_call_on_member(p11_member *m, CK_SESSION_HANDLE s, void *arg)
         if (rv != CKR_OK)
             return rv;
         switch (c->which) {
-        case KEY_SIGN: rv = fl->C_SignInit(s, (CK_MECHANISM *)c->mech, h); break;
-        case KEY_VERIFY: rv = fl->C_VerifyInit(s, (CK_MECHANISM *)c->mech, h); break;
-        case KEY_DECRYPT: rv = fl->C_DecryptInit(s, (CK_MECHANISM *)c->mech, h); break;
-        default: rv = fl->C_EncryptInit(s, (CK_MECHANISM *)c->mech, h); break;
+        case KEY_SIGN: rv = fl->C_SignInit(s, &c->mech, h); break;
+        case KEY_VERIFY: rv = fl->C_VerifyInit(s, &c->mech, h); break;
+        case KEY_DECRYPT: rv = fl->C_DecryptInit(s, &c->mech, h); break;
+        default: rv = fl->C_EncryptInit(s, &c->mech, h); break;
         }
         if (!handle_refused(rv))
             break;
@@ -270,6 +270,70 @@ static CK_RV key_call_on_member(p11_member *m, CK_SESSION_HANDLE s, void *arg)
     }
 }
 
+/* A key call a gated member's worker may own: everything it reads or
+ * writes lives in one allocation (see gate.c). */
+static void *key_call_clone(const void *arg)
+{
+    const key_call *c = arg;
+    size_t param_len = c->mech.pParameter ? c->mech.ulParameterLen : 0, label_len = 0;
+    const CK_RSA_PKCS_OAEP_PARAMS *oaep = NULL;
+    key_call *copy;
+    unsigned char *p;
+
+    if (c->mech.mechanism == CKM_RSA_PKCS_OAEP && param_len == sizeof(*oaep)) {
+        oaep = c->mech.pParameter;
+        label_len = oaep->pSourceData ? oaep->ulSourceDataLen : 0;
+    }
+    copy = malloc(sizeof(*copy) + param_len + label_len + c->in_len + c->sig_len + P11_MAX_OUTPUT);
+    if (copy == NULL)
+        return NULL;
+    *copy = *c;
+    p = (unsigned char *)(copy + 1);
+    if (param_len) {
+        memcpy(p, c->mech.pParameter, param_len);
+        copy->mech.pParameter = p;
+        p += param_len;
+    }
+    if (label_len) {
+        memcpy(p, oaep->pSourceData, label_len);
+        ((CK_RSA_PKCS_OAEP_PARAMS *)copy->mech.pParameter)->pSourceData = p;
+        p += label_len;
+    }
+    memcpy(p, c->in, c->in_len);
+    copy->in = p;
+    p += c->in_len;
+    if (c->sig_len)
+        memcpy(p, c->sig, c->sig_len);
+    copy->sig = p;
+    p += c->sig_len;
+    copy->out = c->out ? p : NULL;
+    copy->out_len = c->out ? (c->out_len < P11_MAX_OUTPUT ? c->out_len : P11_MAX_OUTPUT) : 0;
+    p11_key_ref(copy->key);
+    return copy;
+}
+
+static void key_call_merge(void *arg, const void *from)
+{
+    key_call *c = arg;
+    const key_call *copy = from;
+
+    if (c->out && copy->out_len <= c->out_len)
+        memcpy(c->out, copy->out, copy->out_len);
+    c->out_len = copy->out_len;
+}
+
+static void key_call_release(void *arg)
+{
+    key_call *copy = arg;
+
+    if (copy->out)
+        p11_wipe(copy->out, P11_MAX_OUTPUT); /* may hold a decrypted secret */
+    p11_key_unref(copy->key);
+    free(copy);
+}
+
+static const p11_op_class key_call_class = {.run = key_call_on_member, .clone = key_call_clone, .merge = key_call_merge, .release = key_call_release};
+
 /* The largest output an operation of this key can produce. */
 static size_t max_output(const p11_key *key)
 {
@@ -297,7 +361,7 @@ static p11_status run_key_call(p11_key *key, int which, const CK_MECHANISM *mech
 {
     unsigned char buf[P11_MAX_OUTPUT];
     size_t max = max_output(key);
-    key_call c = {key, mech, which, in, in_len, sig, sig_len, NULL, 0};
+    key_call c = {key, *mech, which, in, in_len, sig, sig_len, NULL, 0};
     unsigned flags = P11_RUN_IDEMPOTENT;
     char what[128];
     p11_status st;
@@ -325,7 +389,7 @@ static p11_status run_key_call(p11_key *key, int which, const CK_MECHANISM *mech
     snprintf(what, sizeof(what), "%s with %s (%s)", operation_name(which),
              key->info.label && key->info.label[0] ? key->info.label : "key",
              p11_mechanism_name(mech->mechanism));
-    st = p11_partition_run(key->part, flags, what, key_call_on_member, &c);
+    st = p11_partition_run(key->part, flags, what, &key_call_class, &c);
     if (st != P11_OK || out_len == NULL)
         return st;
     if (c.out == buf) {
@@ -409,6 +473,47 @@ static CK_RV derive_on_member(p11_member *m, CK_SESSION_HANDLE s, void *arg)
     return rv;
 }
 
+#define P11_MAX_SECRET 256
+
+static void *derive_clone(const void *arg)
+{
+    const derive_call *c = arg;
+    derive_call *copy = malloc(sizeof(*copy) + c->params.ulPublicDataLen + P11_MAX_SECRET);
+    unsigned char *p;
+
+    if (copy == NULL)
+        return NULL;
+    *copy = *c;
+    p = (unsigned char *)(copy + 1);
+    memcpy(p, c->params.pPublicData, c->params.ulPublicDataLen);
+    copy->params.pPublicData = p;
+    copy->out = p + c->params.ulPublicDataLen;
+    copy->out_len = c->out_len < P11_MAX_SECRET ? c->out_len : P11_MAX_SECRET;
+    p11_key_ref(copy->key);
+    return copy;
+}
+
+static void derive_merge(void *arg, const void *from)
+{
+    derive_call *c = arg;
+    const derive_call *copy = from;
+
+    if (copy->out_len <= c->out_len)
+        memcpy(c->out, copy->out, copy->out_len);
+    c->out_len = copy->out_len;
+}
+
+static void derive_release(void *arg)
+{
+    derive_call *copy = arg;
+
+    p11_wipe(copy->out, copy->out_len < P11_MAX_SECRET ? copy->out_len : P11_MAX_SECRET);
+    p11_key_unref(copy->key);
+    free(copy);
+}
+
+static const p11_op_class derive_class = {.run = derive_on_member, .clone = derive_clone, .merge = derive_merge, .release = derive_release};
+
 p11_status p11_key_derive_ecdh(p11_key *key, const unsigned char *peer_point, size_t peer_len,
                                unsigned char *out, size_t *out_len)
 {
@@ -435,7 +540,7 @@ p11_status p11_key_derive_ecdh(p11_key *key, const unsigned char *peer_point, si
     c.out = out;
     c.out_len = (CK_ULONG)*out_len;
     st = p11_partition_run(key->part, P11_RUN_IDEMPOTENT | P11_RUN_NEEDS_LOGIN, "ECDH derivation",
-                           derive_on_member, &c);
+                           &derive_class, &c);
     if (st == P11_OK)
         *out_len = c.out_len;
     return st;

@@ -80,6 +80,61 @@ static CK_RV keygen_on_member(p11_member *m, CK_SESSION_HANDLE s, void *arg)
     return rv;
 }
 
+static void *keygen_clone(const void *arg)
+{
+    const keygen_call *c = arg;
+    const p11_keygen_params *p = c->params;
+    size_t label_len = strlen(c->label) + 1;
+    size_t need = sizeof(keygen_call) + sizeof(p11_keygen_params) + label_len + c->id.len +
+                  p->rsa_public_exponent.len + p->ec_params.len;
+    keygen_call *copy = calloc(1, need);
+    p11_keygen_params *params;
+    unsigned char *q;
+
+    if (copy == NULL)
+        return NULL;
+    params = (p11_keygen_params *)(copy + 1);
+    *params = *p;
+    q = (unsigned char *)(params + 1);
+    memcpy(q, c->label, label_len);
+    copy->label = (char *)q;
+    params->label = copy->label;
+    q += label_len;
+    memcpy(q, c->id.data, c->id.len);
+    copy->id.data = q;
+    copy->id.len = c->id.len;
+    params->id = copy->id;
+    q += c->id.len;
+    if (p->rsa_public_exponent.len)
+        memcpy(q, p->rsa_public_exponent.data, p->rsa_public_exponent.len);
+    params->rsa_public_exponent.data = q;
+    q += p->rsa_public_exponent.len;
+    if (p->ec_params.len)
+        memcpy(q, p->ec_params.data, p->ec_params.len);
+    params->ec_params.data = q;
+    copy->params = params;
+    return copy;
+}
+
+static void keygen_merge(void *arg, const void *from)
+{
+    keygen_call *c = arg;
+    keygen_call *copy = (keygen_call *)from;
+
+    c->info = copy->info;
+    memset(&copy->info, 0, sizeof(copy->info)); /* moved */
+}
+
+static void keygen_release(void *arg)
+{
+    keygen_call *copy = arg;
+
+    p11_object_info_clear(&copy->info);
+    free(copy);
+}
+
+static const p11_op_class keygen_class = {.run = keygen_on_member, .clone = keygen_clone, .merge = keygen_merge, .release = keygen_release};
+
 static p11_status one_partition(p11_core *core, const p11_uri *where, p11_partition **out)
 {
     p11_partition *parts[2];
@@ -145,7 +200,7 @@ p11_status p11_generate_key_pair(p11_core *core, const p11_uri *where,
         c.id.data = random_id;
         c.id.len = sizeof(random_id);
     }
-    st = p11_partition_run(part, P11_RUN_NEEDS_LOGIN, "key pair generation", keygen_on_member, &c);
+    st = p11_partition_run(part, P11_RUN_NEEDS_LOGIN, "key pair generation", &keygen_class, &c);
     if (st == P11_OK)
         st = p11_key_open(core, &c.info, NULL, out);
     p11_object_info_clear(&c.info);
@@ -162,6 +217,34 @@ static CK_RV random_on_member(p11_member *m, CK_SESSION_HANDLE s, void *arg)
     random_call *c = arg;
     return m->mod->fl->C_GenerateRandom(s, c->out, (CK_ULONG)c->len);
 }
+
+static void *random_clone(const void *arg)
+{
+    const random_call *c = arg;
+    random_call *copy = malloc(sizeof(*copy) + c->len);
+
+    if (copy) {
+        copy->out = (unsigned char *)(copy + 1);
+        copy->len = c->len;
+    }
+    return copy;
+}
+
+static void random_merge(void *arg, const void *from)
+{
+    random_call *c = arg;
+    const random_call *copy = from;
+    memcpy(c->out, copy->out, c->len);
+}
+
+static void random_release(void *arg)
+{
+    random_call *copy = arg;
+    p11_wipe(copy->out, copy->len);
+    free(copy);
+}
+
+static const p11_op_class random_class = {.run = random_on_member, .clone = random_clone, .merge = random_merge, .release = random_release};
 
 p11_status p11_generate_random(p11_core *core, const p11_uri *where, unsigned char *out,
                                size_t len)
@@ -181,5 +264,5 @@ p11_status p11_generate_random(p11_core *core, const p11_uri *where, unsigned ch
     p11_uri_free(any);
     if (st != P11_OK)
         return st;
-    return p11_partition_run(part, P11_RUN_IDEMPOTENT, "random generation", random_on_member, &c);
+    return p11_partition_run(part, P11_RUN_IDEMPOTENT, "random generation", &random_class, &c);
 }

@@ -18,21 +18,28 @@ void p11_member_mark_down(p11_member *m, CK_RV rv)
 {
     atomic_store(&m->last_rv, rv);
     atomic_store(&m->last_change, now_seconds());
-    atomic_store(&m->state, P11_MEMBER_DOWN);
+    if (atomic_exchange(&m->state, P11_MEMBER_DOWN) != P11_MEMBER_DOWN)
+        atomic_fetch_add(&m->downs, 1);
     atomic_fetch_add(&m->generation, 1);
+    if (m->gated)
+        p11_member_schedule_probe(m); /* the prober decides when it is back */
 }
 
 void p11_member_mark_up(p11_member *m)
 {
-    if (atomic_exchange(&m->state, P11_MEMBER_UP) != P11_MEMBER_UP)
+    if (atomic_exchange(&m->state, P11_MEMBER_UP) != P11_MEMBER_UP) {
         atomic_store(&m->last_change, now_seconds());
+        atomic_fetch_add(&m->ups, 1);
+    }
 }
 
 static int member_usable(p11_member *m, long long now)
 {
     if (atomic_load(&m->state) == P11_MEMBER_UP)
         return 1;
-    return now - atomic_load(&m->last_change) >= P11_MEMBER_RETRY_SECONDS;
+    /* A cluster member comes back through the prober; others are simply
+     * tried again after a while. */
+    return !m->gated && now - atomic_load(&m->last_change) >= P11_MEMBER_RETRY_SECONDS;
 }
 
 p11_member *p11_partition_pick_member(p11_partition *part, unsigned tried_mask)
@@ -42,7 +49,7 @@ p11_member *p11_partition_pick_member(p11_partition *part, unsigned tried_mask)
     size_t i, n = part->n_members, candidates = 0;
     unsigned start;
 
-    if (n == 1) /* the common case: one token, no choice to make */
+    if (n == 1 && !part->members[0]->gated) /* the common case: one token, no choice */
         return (tried_mask & 1u) ? NULL : part->members[0];
     /* the highest-priority pool that has a usable member */
     for (i = 0; i < n; i++) {
@@ -58,9 +65,10 @@ p11_member *p11_partition_pick_member(p11_partition *part, unsigned tried_mask)
     }
     if (best_priority < 0) {
         /* Nothing usable: try any member not yet tried, so that a partition
-         * whose members are all down recovers as soon as one answers. */
+         * whose members are all down recovers as soon as one answers.  Not
+         * cluster members: those fail fast until the prober sees one back. */
         for (i = 0; i < n; i++)
-            if (!(tried_mask & (1u << i)))
+            if (!(tried_mask & (1u << i)) && !part->members[i]->gated)
                 return part->members[i];
         return NULL;
     }
@@ -133,32 +141,49 @@ static int member_failed(p11_member *m, CK_RV rv)
     return p11_rv_needs_probe(rv) && p11_rv_is_member_fault(m->mod->fl->C_GetTokenInfo(m->slot, &ti));
 }
 
-p11_status p11_partition_run(p11_partition *part, unsigned flags, const char *what,
-                             p11_member_op op, void *arg)
+CK_RV p11_member_call(p11_member *m, int login, const p11_op_class *cls, void *arg, int *fault)
 {
+    CK_SESSION_HANDLE s;
+    unsigned long long t0;
+    CK_RV rv;
+
+    if (cls->no_session) {
+        rv = cls->run(m, CK_INVALID_HANDLE, arg);
+        *fault = rv != CKR_OK && p11_rv_is_member_fault(rv);
+        return rv;
+    }
+    rv = p11_session_get(m, login, &s);
+    if (rv != CKR_OK) {
+        *fault = member_failed(m, rv);
+        return rv;
+    }
+    t0 = p11_now_ns();
+    rv = cls->run(m, s, arg);
+    atomic_fetch_add_explicit(&m->latency_ns_total, p11_now_ns() - t0, memory_order_relaxed);
+    *fault = rv != CKR_OK && member_failed(m, rv);
+    if (*fault)
+        p11_session_discard(m, s);
+    else
+        p11_session_put(m, s);
+    return rv;
+}
+
+p11_status p11_partition_run(p11_partition *part, unsigned flags, const char *what,
+                             const p11_op_class *cls, void *arg)
+{
+    int login = (flags & P11_RUN_NEEDS_LOGIN) != 0;
     unsigned tried = 0;
     p11_member *m;
 
     while ((m = p11_partition_pick_member(part, tried)) != NULL) {
-        CK_SESSION_HANDLE s;
-        unsigned long long t0;
+        int fault = 0, abandoned = 0;
         CK_RV rv;
-        int fault;
 
         tried |= 1u << m->index;
-        rv = p11_session_get(m, (flags & P11_RUN_NEEDS_LOGIN) != 0, &s);
-        fault = rv != CKR_OK && member_failed(m, rv);
-        if (rv == CKR_OK) {
-            t0 = p11_now_ns();
-            rv = op(m, s, arg);
-            atomic_fetch_add_explicit(&m->latency_ns_total, p11_now_ns() - t0,
-                                      memory_order_relaxed);
-            fault = rv != CKR_OK && member_failed(m, rv);
-            if (fault)
-                p11_session_discard(m, s);
-            else
-                p11_session_put(m, s);
-        }
+        if (m->gated)
+            rv = p11_gate_run(m, login, cls, arg, &fault, &abandoned);
+        else
+            rv = p11_member_call(m, login, cls, arg, &fault);
         if (rv == CKR_OK) {
             atomic_fetch_add_explicit(&m->ops, 1, memory_order_relaxed);
             if (atomic_load_explicit(&m->state, memory_order_relaxed) != P11_MEMBER_UP)
@@ -182,9 +207,9 @@ p11_status p11_partition_run(p11_partition *part, unsigned flags, const char *wh
         p11_member_mark_down(m, rv);
         if (!(flags & P11_RUN_IDEMPOTENT))
             return p11_error_set_rv(P11_ERR_UNAVAILABLE, rv,
-                                    "%s on partition \"%s\" failed on member %s (serial %s) and "
-                                    "is not retried elsewhere, since it may have taken effect",
-                                    what, part->name, m->mod->path, m->serial);
+                                    "%s on partition \"%s\" failed on member %s and is not "
+                                    "retried elsewhere, since it may have taken effect",
+                                    what, part->name, m->name ? m->name : m->serial);
     }
     return all_members_failed(part, what);
 }
@@ -218,7 +243,9 @@ int p11_member_matches_uri(const p11_member *m, const p11_uri *uri)
     unsigned major, minor;
     char field[65];
 
-    if (!text_matches(uri, P11_URI_TOKEN, m->label) ||
+    /* token= names the partition (in a topology, a member's token may bear
+     * another label). */
+    if (!text_matches(uri, P11_URI_TOKEN, m->part->name) ||
         !text_matches(uri, P11_URI_SERIAL, m->serial) ||
         !text_matches(uri, P11_URI_MODEL, m->model) ||
         !text_matches(uri, P11_URI_MANUFACTURER, m->manufacturer) ||
@@ -251,11 +278,16 @@ void p11_member_free(p11_member *m)
 {
     if (m == NULL)
         return;
+    if (m->gated && !p11_gate_shutdown(&m->gate))
+        return; /* a worker still hangs in a call on this member: leave it be */
     p11_session_pool_reset(m, 1);
     free(m->idle);
     free(m->mechs);
     free(m->mech_info);
     pthread_mutex_destroy(&m->lock);
+    free(m->name);
+    free(m->want_token);
+    free(m->want_serial);
     free(m);
 }
 

@@ -27,34 +27,153 @@ static p11_status module_not_found(const char *path)
                          path, PRIMUS_MODULE_ENV);
 }
 
+/* ---- a module's own environment ----
+ * p11-kit's client binds each function list to the server address in the
+ * environment at C_GetFunctionList time, and modules read their
+ * configuration from it at C_Initialize.  A member's environment is set
+ * around those calls only, under one lock (setenv is not thread-safe, and
+ * these calls are rare: load and re-initialization). */
+static pthread_mutex_t env_lock = PTHREAD_MUTEX_INITIALIZER;
+
+typedef struct saved_env {
+    char *name;
+    char *old; /* NULL: was unset */
+} saved_env;
+
+static size_t env_apply(char *const *env, saved_env *saved, size_t max)
+{
+    size_t n = 0;
+
+    for (; env && *env && n < max; env++) {
+        const char *eq = strchr(*env, '=');
+        const char *old;
+        if (eq == NULL)
+            continue;
+        saved[n].name = strndup(*env, (size_t)(eq - *env));
+        if (saved[n].name == NULL)
+            continue;
+        old = getenv(saved[n].name);
+        saved[n].old = old ? p11_strdup(old) : NULL;
+        setenv(saved[n].name, eq + 1, 1);
+        n++;
+    }
+    return n;
+}
+
+static void env_restore(saved_env *saved, size_t n)
+{
+    while (n-- > 0) {
+        if (saved[n].old)
+            setenv(saved[n].name, saved[n].old, 1);
+        else
+            unsetenv(saved[n].name);
+        free(saved[n].name);
+        free(saved[n].old);
+    }
+}
+
+static char *env_key(char *const *env)
+{
+    size_t len = 1;
+    char *const *e;
+    char *key;
+
+    for (e = env; e && *e; e++)
+        len += strlen(*e) + 1;
+    key = malloc(len);
+    if (key == NULL)
+        return NULL;
+    key[0] = '\0';
+    for (e = env; e && *e; e++) {
+        strcat(key, *e);
+        strcat(key, "\n");
+    }
+    return key;
+}
+
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static p11_module *registry[16];
 static size_t n_registry;
 
-static p11_status module_open(const char *path, const char *init_args, p11_module **out);
+static p11_status module_open(const char *path, const char *init_args, char *const *env,
+                              p11_module **out);
+static p11_status module_bind(const char *path, const char *init_args, p11_module **out);
 
-p11_status p11_module_load(const char *path, const char *init_args, p11_module **out)
+static int same_text(const char *a, const char *b)
+{
+    return (a == NULL && b == NULL) || (a && b && strcmp(a, b) == 0);
+}
+
+p11_status p11_module_load(const char *path, const char *init_args, char *const *env,
+                           p11_module **out)
 {
     p11_status st = P11_OK;
+    char *key = env_key(env);
     size_t i;
 
+    if (key == NULL)
+        return p11_error_set(P11_ERR_MEMORY, CKR_HOST_MEMORY, "out of memory");
     pthread_mutex_lock(&registry_lock);
     for (i = 0; i < n_registry; i++)
-        if (strcmp(registry[i]->path, path) == 0) {
+        if (strcmp(registry[i]->path, path) == 0 && strcmp(registry[i]->env_key, key) == 0 &&
+            same_text(registry[i]->init_args, init_args)) {
             registry[i]->refs++;
             *out = registry[i];
             pthread_mutex_unlock(&registry_lock);
+            free(key);
             return P11_OK;
         }
     if (n_registry == sizeof(registry) / sizeof(registry[0]))
         st = p11_error_set(P11_ERR_CONFIG, CKR_OK, "too many PKCS#11 modules in one process");
-    else if ((st = module_open(path, init_args, out)) == P11_OK)
+    else if ((st = module_open(path, init_args, env, out)) == P11_OK) {
+        (*out)->env_key = key;
+        key = NULL;
         registry[n_registry++] = *out;
+    }
     pthread_mutex_unlock(&registry_lock);
+    free(key);
     return st;
 }
 
-static p11_status module_open(const char *path, const char *init_args, p11_module **out)
+static p11_status module_open(const char *path, const char *init_args, char *const *env,
+                              p11_module **out)
+{
+    saved_env saved[16];
+    size_t n_saved;
+    p11_status st;
+    char **env_copy = NULL;
+    size_t n_env = 0, i;
+
+    for (; env && env[n_env]; n_env++)
+        ;
+    if (n_env) {
+        env_copy = calloc(n_env + 1, sizeof(*env_copy));
+        if (env_copy == NULL)
+            return p11_error_set(P11_ERR_MEMORY, CKR_HOST_MEMORY, "out of memory");
+        for (i = 0; i < n_env; i++)
+            if ((env_copy[i] = p11_strdup(env[i])) == NULL) {
+                while (i-- > 0)
+                    free(env_copy[i]);
+                free(env_copy);
+                return p11_error_set(P11_ERR_MEMORY, CKR_HOST_MEMORY, "out of memory");
+            }
+    }
+    pthread_mutex_lock(&env_lock);
+    n_saved = env_apply(env, saved, 16);
+    st = module_bind(path, init_args, out);
+    env_restore(saved, n_saved);
+    pthread_mutex_unlock(&env_lock);
+    if (st == P11_OK)
+        (*out)->env = env_copy;
+    else if (env_copy) {
+        for (i = 0; i < n_env; i++)
+            free(env_copy[i]);
+        free(env_copy);
+    }
+    return st;
+}
+
+static p11_status module_bind(const char *path, const char *init_args, p11_module **out)
 {
     struct stat st;
     p11_module *mod;
@@ -155,7 +274,15 @@ static p11_status module_initialize_locked(p11_module *mod)
     memset(&args, 0, sizeof(args));
     args.flags = CKF_OS_LOCKING_OK;
     args.pReserved = mod->init_args;
-    rv = mod->fl->C_Initialize(&args);
+    {
+        saved_env saved[16];
+        size_t n_saved;
+        pthread_mutex_lock(&env_lock);
+        n_saved = env_apply(mod->env, saved, 16);
+        rv = mod->fl->C_Initialize(&args);
+        env_restore(saved, n_saved);
+        pthread_mutex_unlock(&env_lock);
+    }
     if (rv == CKR_CRYPTOKI_ALREADY_INITIALIZED) {
         mod->owns_init = 0; /* someone else in the process owns it; never finalize it */
     } else if (rv != CKR_OK) {
@@ -199,5 +326,25 @@ void p11_module_release(p11_module *mod, int no_deinit)
      * destructors and threads of their own that must not lose their code. */
     free(mod->path);
     free(mod->init_args);
+    free(mod->env_key);
+    if (mod->env) {
+        char **e;
+        for (e = mod->env; *e; e++)
+            free(*e);
+        free(mod->env);
+    }
     free(mod);
+}
+
+p11_status p11_module_reinitialize(p11_module *mod)
+{
+    p11_status st;
+
+    pthread_mutex_lock(&init_lock);
+    if (mod->initialized && mod->owns_init && mod->fork_gen == p11_fork_generation())
+        mod->fl->C_Finalize(NULL);
+    mod->initialized = 0;
+    st = module_initialize_locked(mod);
+    pthread_mutex_unlock(&init_lock);
+    return st;
 }

@@ -10,8 +10,9 @@ static json_t *member_json(p11_member *m)
     unsigned long long ops = atomic_load(&m->ops);
     unsigned long long ns = atomic_load(&m->latency_ns_total);
     CK_RV last = atomic_load(&m->last_rv);
+    json_t *j;
 
-    return json_pack("{s:s, s:s, s:I, s:s, s:s, s:s, s:i, s:s, s:s*, s:I, s:I, s:f}",
+    j = json_pack("{s:s, s:s, s:I, s:s, s:s, s:s, s:i, s:s, s:s*, s:I, s:I, s:f}",
                      "module", m->mod->path,
                      "serial", m->serial,
                      "slot", (json_int_t)m->slot,
@@ -20,10 +21,21 @@ static json_t *member_json(p11_member *m)
                      "manufacturer", m->manufacturer,
                      "priority", m->priority,
                      "state", atomic_load(&m->state) == P11_MEMBER_UP ? "up" : "down",
-                     "last_error", last == CKR_OK ? NULL : p11_rv_name(last),
+                     "last_error", last == CKR_OK ? NULL
+                                   : last == P11_CKR_TIMEOUT ? "no answer within the deadline"
+                                                             : p11_rv_name(last),
                      "operations", (json_int_t)ops,
                      "failures", (json_int_t)atomic_load(&m->failures),
                      "mean_latency_ms", ops ? (double)ns / (double)ops / 1e6 : 0.0);
+    if (j == NULL)
+        return NULL;
+    json_object_set_new(j, "name", json_string(m->name ? m->name : m->serial));
+    json_object_set_new(j, "timeout_ms", m->gated ? json_integer(m->timeout_ms) : json_null());
+    json_object_set_new(j, "times_down", json_integer((json_int_t)atomic_load(&m->downs)));
+    json_object_set_new(j, "times_back", json_integer((json_int_t)atomic_load(&m->ups)));
+    if (m->gated)
+        json_object_set_new(j, "hung_calls", json_integer(p11_gate_stuck(m)));
+    return j;
 }
 
 json_t *p11_core_status_json(p11_core *core)

@@ -14,6 +14,7 @@ static const struct {
     {"list", primusctl_list, "list modules, partitions, keys and certificates as pkcs11: URIs"},
     {"uri", primusctl_uri, "uri parse URI: check a pkcs11: URI and print its canonical form"},
     {"check", primusctl_check, "check URI: prove a key works (attributes, sign and verify)"},
+    {"cluster", primusctl_cluster, "cluster status: partitions, members, states, counters"},
 };
 
 static void usage(FILE *to)

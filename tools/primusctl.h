@@ -35,6 +35,7 @@ int primusctl_uri(int argc, char **argv, primusctl_opts *opts);
 int primusctl_uri_pem(int argc, char **argv, primusctl_opts *opts);
 int primusctl_list(int argc, char **argv, primusctl_opts *opts);
 int primusctl_check(int argc, char **argv, primusctl_opts *opts);
+int primusctl_cluster(int argc, char **argv, primusctl_opts *opts);
 
 /* A core configured from the options (and PRIMUS_PKCS11_MODULE); prints
  * the error and returns NULL on failure. */
