@@ -115,7 +115,9 @@ int p11_uri_vendor_get(const p11_uri *uri, size_t index, const char **name,
                        const char **value, size_t *len, int *in_query);
 
 /* True when the URI names no attribute that selects a token, slot or
- * library (a bare "pkcs11:" or one with only object/id/type). */
+ * library (a bare "pkcs11:" or one with only object/id/type).  module-name
+ * and module-path count as selecting the library; pin-source, pin-value and
+ * vendor attributes select nothing. */
 int p11_uri_is_empty(const p11_uri *uri);
 
 /* True when both name the same attributes with the same decoded values and
