@@ -116,9 +116,12 @@ static p11_status all_members_failed(p11_partition *part, const char *what)
     detail[0] = '\0';
     for (i = 0; i < part->n_members && used < sizeof(detail); i++) {
         p11_member *m = part->members[i];
-        int k = snprintf(detail + used, sizeof(detail) - used, "%s%s (serial %s): %s",
-                         i ? "; " : "", m->mod->path, m->serial,
-                         p11_rv_name(atomic_load(&m->last_rv)));
+        CK_RV last = atomic_load(&m->last_rv);
+        int k = snprintf(detail + used, sizeof(detail) - used, "%s%s (%s%s): %s",
+                         i ? "; " : "", m->name ? m->name : m->mod->path,
+                         m->serial[0] ? "serial " : "token ", m->serial[0] ? m->serial : m->label,
+                         last == P11_CKR_TIMEOUT ? "no answer within the deadline"
+                                                                     : p11_rv_name(last));
         if (k > 0)
             used += (size_t)k;
     }

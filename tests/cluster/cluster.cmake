@@ -1,0 +1,2 @@
+# The simulated HSM cluster (tests/lib/cluster.sh): real p11-kit server nodes over SoftHSM2.
+primus_script_test(cluster_harness ${CMAKE_SOURCE_DIR}/tests/cluster/harness.sh LABELS cluster TIMEOUT 300)

@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Failover under load, against real node processes (tests/lib/cluster.sh):
+#  1. 30,000 signatures, 2 threads, 3 nodes: node 2 is killed, node 3 is
+#     stopped and resumed, node 2 is restarted.  Zero operations may fail,
+#     every signature verifies, a hung member costs at most its deadline,
+#     and the restarted node serves again.
+#  2. Every node down: operations fail fast with the clear error, and the
+#     same process signs again once one node is back.
+#  3. `primusctl cluster status --json` reports the states the test caused.
+set -uo pipefail
+source "$PRIMUS_SRC/tests/lib/assert.sh"
+source "$PRIMUS_SRC/tests/lib/cluster.sh"
+
+LOAD="$PRIMUS_BUILD/tests/signload"
+CTL="$PRIMUS_BUILD/tools/primusctl"
+work=$(mktemp -d /tmp/primus-failover.XXXXXX)
+trap 'cluster_teardown; rm -rf "$work"' EXIT
+export CLUSTER_QUIET=1
+cluster_setup "$work/c" 3 PART1 1234 || fail "cluster did not start"
+cluster_topology "$work/topology.json" 1000
+progress="$work/progress.json"
+
+# done count and one member's operations from the live status
+done_ops() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["done"])' "$progress" 2>/dev/null || echo 0; }
+member_ops() {
+    python3 -c 'import json,sys
+d = json.load(open(sys.argv[1]))
+print([m for m in d["partitions"][0]["members"] if m["name"] == sys.argv[2]][0]["operations"])' "$progress" "$1"
+}
+wait_ops() {
+    local deadline=$((SECONDS + 120))
+    while [ "$(done_ops)" -lt "$1" ]; do
+        [ $SECONDS -lt $deadline ] || fail "the load stalled below $1 operations"
+        sleep 0.05
+    done
+}
+
+# ---- 1: faults under load ----
+"$LOAD" --topology "$work/topology.json" --pin-source "file:$work/c/pin" \
+    --uri "pkcs11:token=PART1;object=ec-key" --pub "$work/c/ref/ec.pub.pem" \
+    --threads 2 --count 30000 --progress "$progress" --status-out "$work/final.json" \
+    >"$work/load.out" 2>"$work/load.err" &
+load=$!
+wait_ops 2000
+cluster_kill 2
+wait_ops 4000
+cluster_stop 3
+sleep 1.5
+cluster_cont 3
+cluster_restart 2
+node2_at_restart=$(member_ops node2)
+# the restarted node must serve again while the load still runs
+deadline=$((SECONDS + 10))
+while [ "$(member_ops node2)" -le $((node2_at_restart + 100)) ]; do
+    kill -0 "$load" 2>/dev/null || fail "the load ended before node2 served again"
+    [ $SECONDS -lt $deadline ] || fail "node2 did not serve again within 10 s of its restart"
+    sleep 0.1
+done
+pass
+wait "$load"
+STATUS=$? OUT=$(cat "$work/load.out") ERR=$(cat "$work/load.err") LAST_CMD=signload
+expect_status 0
+expect_out "operations 30000 failed 0 bad-signatures 0"
+worst=$(sed -n 's/.*worst-ms \([0-9.]*\).*/\1/p' <<<"$OUT")
+python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) < 1500 else 1)" "$worst" && pass ||
+    fail "an operation took ${worst} ms; a hung member may cost at most its 1000 ms deadline"
+python3 - "$work/final.json" <<'PY' && pass || fail "final cluster state is wrong: $(cat "$work/final.json")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+m = {x["name"]: x for x in d["partitions"][0]["members"]}
+assert all(x["state"] == "up" for x in m.values()), "every member should be back up"
+assert m["node2"]["times_down"] >= 1 and m["node2"]["times_back"] >= 1
+assert m["node3"]["times_down"] >= 1 and m["node3"]["times_back"] >= 1
+assert m["node1"]["times_down"] == 0
+PY
+
+# ---- 2: every node down, then one back, in the same process ----
+"$LOAD" --topology "$work/topology.json" --pin-source "file:$work/c/pin" \
+    --uri "pkcs11:token=PART1;object=ec-key" --pub "$work/c/ref/ec.pub.pem" \
+    --threads 2 --count 6000 --progress "$progress" --allow-failures 1 --pace-ms 20 \
+    >"$work/outage.out" 2>"$work/outage.err" &
+load=$!
+wait_ops 1000
+cluster_kill 1
+cluster_kill 2
+cluster_kill 3
+sleep 1.5
+cluster_restart 1
+wait "$load"
+STATUS=$? OUT=$(cat "$work/outage.out") ERR=$(cat "$work/outage.err") LAST_CMD="signload outage"
+expect_status 0
+expect_err "every member is down"
+expect_err "node1"
+failed=$(sed -n 's/.*failed \([0-9]*\) .*/\1/p' <<<"$OUT")
+[ "${failed:-0}" -gt 0 ] && pass || fail "no operation failed while every node was down"
+worst_fail=$(sed -n 's/.*worst-failure-ms \([0-9.]*\).*/\1/p' <<<"$OUT")
+python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) < 200 else 1)" "$worst_fail" && pass ||
+    fail "with every node down an operation took ${worst_fail} ms to fail; it must fail fast"
+expect_out "bad-signatures 0"
+
+# ---- 3: cluster status as operators see it ----
+cluster_kill 3
+run "$CTL" --topology "$work/topology.json" --json cluster status
+expect_status 0
+python3 - "$OUT" <<'PY' && pass || fail "cluster status does not show node3 down and node1 up: $OUT"
+import json, sys
+d = json.loads(sys.argv[1])
+m = {x["name"]: x for x in d["partitions"][0]["members"]}
+assert m["node3"]["state"] == "down" and m["node3"]["last_error"], m["node3"]
+assert m["node1"]["state"] == "up"
+assert d["partitions"][0]["state"] == "degraded"
+PY
+finish
