@@ -13,6 +13,7 @@ static const struct {
 } commands[] = {
     {"list", primusctl_list, "list modules, partitions, keys and certificates as pkcs11: URIs"},
     {"uri", primusctl_uri, "uri parse URI: check a pkcs11: URI and print its canonical form"},
+    {"uri-pem", primusctl_uri_pem, "uri-pem URI [-out FILE]: a PEM key file holding only the URI"},
     {"check", primusctl_check, "check URI: prove a key works (attributes, sign and verify)"},
     {"cluster", primusctl_cluster, "cluster status: partitions, members, states, counters"},
 };

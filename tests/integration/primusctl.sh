@@ -56,6 +56,18 @@ done
 run "$CTL" check "pkcs11:token=PART1;object=tls-ec;type=private;pin-source=file:$work/pin"
 expect_status 0
 
+# uri-pem: the key file that holds only a URI (pkcs11-provider's format)
+run "$CTL" uri-pem "pkcs11:token=PART1;object=tls-ec;type=private" -out "$work/key.uri.pem"
+expect_status 0
+run openssl asn1parse -in "$work/key.uri.pem"
+expect_out "VISIBLESTRING     :PKCS#11 Provider URI v1.0"
+expect_out "UTF8STRING        :pkcs11:token=PART1;object=tls-ec;type=private"
+grep -q -- "-----BEGIN PKCS#11 PROVIDER URI-----" "$work/key.uri.pem" && pass || fail "wrong PEM label"
+run "$CTL" uri-pem "pkcs11:token=PART1;object=tls-ec?pin-value=4711"
+expect_status 1
+expect_err "must not hold a PIN"
+expect_no_out 4711
+
 # ---- bad inputs ----
 run "$CTL" --module /nonexistent/libprimusP11.so list
 expect_status 3
