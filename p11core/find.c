@@ -28,11 +28,19 @@ static CK_OBJECT_CLASS class_of_uri(const p11_uri *uri)
     }
 }
 
+static CK_BBOOL token_objects_only = CK_TRUE;
+
+/* URIs name token objects; session objects (our own key copies among them)
+ * are never a lookup's answer. */
 static CK_ULONG build_template(const p11_uri *uri, CK_OBJECT_CLASS *cls, CK_ATTRIBUTE *t)
 {
     CK_ULONG n = 0;
     const char *v;
     size_t len;
+
+    t[n].type = CKA_TOKEN;
+    t[n].pValue = &token_objects_only;
+    t[n++].ulValueLen = sizeof(token_objects_only);
 
     if (*cls != (CK_OBJECT_CLASS)-1) {
         t[n].type = CKA_CLASS;
@@ -111,7 +119,7 @@ static void complete_public_half(p11_member *m, CK_SESSION_HANDLE s, p11_object_
 static CK_RV search_on_member(p11_member *m, CK_SESSION_HANDLE s, void *arg)
 {
     find_request *req = arg;
-    CK_ATTRIBUTE t[3];
+    CK_ATTRIBUTE t[4];
     CK_OBJECT_CLASS cls = req->cls;
     CK_OBJECT_HANDLE *found = NULL;
     size_t count = 0, i, base = req->out->count;

@@ -140,6 +140,9 @@ struct p11_member {
     unsigned long long next_probe_ns;
     unsigned probe_backoff_ms;
     _Atomic unsigned long long downs, ups;
+
+    CK_SESSION_HANDLE keeper;      /* holds session copies of keys; never pooled */
+    unsigned keeper_generation;    /* generation + 1 the keeper belongs to, 0: none */
 };
 
 struct p11_partition {
@@ -214,6 +217,11 @@ void p11_session_pool_reset(p11_member *m, int close_them);
 CK_RV p11_member_login(p11_member *m, CK_SESSION_HANDLE s);
 /* Context-specific login for CKA_ALWAYS_AUTHENTICATE keys. */
 CK_RV p11_context_login(p11_member *m, CK_SESSION_HANDLE s);
+/* The member's keeper session (opened once per generation), which owns
+ * session copies of keys; CK_INVALID_HANDLE when it cannot be opened. */
+CK_SESSION_HANDLE p11_member_keeper(p11_member *m);
+/* Should keys of this member be used through session copies? */
+int p11_member_copies_keys(p11_member *m);
 /* Mechanism cache. */
 int p11_member_has_mechanism(p11_member *m, CK_MECHANISM_TYPE mech, CK_FLAGS purpose);
 

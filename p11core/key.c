@@ -140,12 +140,29 @@ void p11_key_unref(p11_key *key)
 const p11_object_info *p11_key_info(const p11_key *key) { return &key->info; }
 
 /* ---- handles ---- */
+/* Replace *h by a session copy of the key, held by the member's keeper
+ * session; the token object stays what it was.  A token that refuses the
+ * copy (CKA_COPYABLE false, no session objects) is simply used directly. */
+static void use_session_copy(p11_member *m, CK_OBJECT_HANDLE *h)
+{
+    CK_SESSION_HANDLE keeper = p11_member_keeper(m);
+    CK_BBOOL no = CK_FALSE;
+    CK_ATTRIBUTE session_only = {CKA_TOKEN, &no, sizeof(no)};
+    CK_OBJECT_HANDLE copy;
+
+    if (keeper != CK_INVALID_HANDLE &&
+        m->mod->fl->C_CopyObject(keeper, *h, &session_only, 1, &copy) == CKR_OK)
+        *h = copy;
+}
+
 static CK_RV resolve_handle(p11_key *key, p11_member *m, CK_SESSION_HANDLE s,
                             CK_OBJECT_HANDLE *h)
 {
+    CK_OBJECT_HANDLE token_handle;
     unsigned gen = atomic_load(&m->generation) + 1;
-    CK_ATTRIBUTE t[3];
+    CK_ATTRIBUTE t[4];
     CK_OBJECT_CLASS cls = key->info.cls;
+    CK_BBOOL on_token = CK_TRUE;
     CK_OBJECT_HANDLE *found = NULL;
     size_t count = 0;
     CK_ULONG n = 0;
@@ -162,6 +179,10 @@ static CK_RV resolve_handle(p11_key *key, p11_member *m, CK_SESSION_HANDLE s,
     t[n].type = CKA_CLASS;
     t[n].pValue = &cls;
     t[n++].ulValueLen = sizeof(cls);
+    /* token objects only: our own session copies carry the same id and label */
+    t[n].type = CKA_TOKEN;
+    t[n].pValue = &on_token;
+    t[n++].ulValueLen = sizeof(on_token);
     if (key->info.id.len) {
         t[n].type = CKA_ID;
         t[n].pValue = key->info.id.data;
@@ -182,11 +203,20 @@ static CK_RV resolve_handle(p11_key *key, p11_member *m, CK_SESSION_HANDLE s,
                       count ? "not unique" : "missing", m->mod->path, m->serial, m->part->name);
         return CKR_KEY_HANDLE_INVALID;
     }
-    *h = found[0];
+    token_handle = *h = found[0];
     free(found);
+    if (key->info.cls == CKO_PRIVATE_KEY && p11_member_copies_keys(m))
+        use_session_copy(m, h);
     pthread_mutex_lock(&key->lock);
-    key->handles[m->index].gen_plus_one = gen;
-    key->handles[m->index].handle = *h;
+    if (key->handles[m->index].gen_plus_one == gen) {
+        /* another thread resolved it meanwhile: keep theirs, drop our copy */
+        if (*h != token_handle)
+            m->mod->fl->C_DestroyObject(s, *h);
+        *h = key->handles[m->index].handle;
+    } else {
+        key->handles[m->index].gen_plus_one = gen;
+        key->handles[m->index].handle = *h;
+    }
     pthread_mutex_unlock(&key->lock);
     return CKR_OK;
 }

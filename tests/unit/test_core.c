@@ -352,6 +352,52 @@ static void test_two_cores_share_the_module(void **state)
     (void)state;
 }
 
+/* With the session key cache on, a private key is copied into a session
+ * object once per member generation, and signatures are made with it. */
+static void test_session_copy_is_made_once_and_signs(void **state)
+{
+    p11_core *core = core_with_pin();
+    p11_key *key, *pub;
+    CK_MECHANISM mech = {CKM_ECDSA, NULL, 0};
+    unsigned char sig[128];
+    size_t len;
+    unsigned long copies;
+    int i;
+
+    assert_int_equal(p11_core_set(core, "primus-session-key-cache", "yes"), P11_OK);
+    key = open_key(core, "pkcs11:token=CORE;id=%02", CKO_PRIVATE_KEY);
+    pub = open_key(core, "pkcs11:token=CORE;id=%02", CKO_PUBLIC_KEY);
+    copies = shim_calls("C_CopyObject");
+    for (i = 0; i < 20; i++) {
+        len = sizeof(sig);
+        assert_int_equal(p11_key_sign(key, &mech, hash32, 32, sig, &len), P11_OK);
+        assert_int_equal(p11_key_verify(pub, &mech, hash32, 32, sig, len), P11_OK);
+    }
+    assert_int_equal(shim_calls("C_CopyObject"), copies + 1);
+    /* a member fault makes every handle stale: the copy is made again */
+    shim_fail("C_Sign", CKR_DEVICE_ERROR, 1);
+    len = sizeof(sig);
+    assert_int_not_equal(p11_key_sign(key, &mech, hash32, 32, sig, &len), P11_OK);
+    len = sizeof(sig);
+    assert_int_equal(p11_key_sign(key, &mech, hash32, 32, sig, &len), P11_OK);
+    assert_int_equal(shim_calls("C_CopyObject"), copies + 2);
+    p11_key_unref(key);
+    p11_key_unref(pub);
+    p11_core_free(core);
+
+    /* and with the cache off, no copy at all */
+    core = core_with_pin();
+    assert_int_equal(p11_core_set(core, "primus-session-key-cache", "no"), P11_OK);
+    key = open_key(core, "pkcs11:token=CORE;id=%02", CKO_PRIVATE_KEY);
+    copies = shim_calls("C_CopyObject");
+    len = sizeof(sig);
+    assert_int_equal(p11_key_sign(key, &mech, hash32, 32, sig, &len), P11_OK);
+    assert_int_equal(shim_calls("C_CopyObject"), copies);
+    p11_key_unref(key);
+    p11_core_free(core);
+    (void)state;
+}
+
 static void expect_module_error(const char *path, const char *fragment)
 {
     p11_core *core = p11_core_new();
@@ -451,6 +497,7 @@ int main(void)
         cmocka_unit_test(test_general_error_from_a_live_member_is_not_a_fault),
         cmocka_unit_test(test_forked_child_signs_with_parents_key),
         cmocka_unit_test(test_two_cores_share_the_module),
+        cmocka_unit_test(test_session_copy_is_made_once_and_signs),
         cmocka_unit_test(test_module_errors_name_the_cause),
         cmocka_unit_test(test_pin_sources_are_checked),
         cmocka_unit_test(test_config_errors),
