@@ -20,8 +20,8 @@ export PRIMUS_PKCS11_MODULE="$PRIMUS_SOFTHSM_MODULE"
 run "$CTL" --pin-source "file:$work/pin" list
 expect_status 0
 expect_out 'partition "PART1" (up, 1 member)'
-expect_out 'pkcs11:token=PART1;object=tls-rsa;type=private;id=%a1'
-expect_out 'pkcs11:token=PART1;object=tls-ec;type=public;id=%b2'
+expect_out 'pkcs11:token=PART1;object=tls-rsa;type=private;id=%A1'
+expect_out 'pkcs11:token=PART1;object=tls-ec;type=public;id=%B2'
 expect_no_out 4711
 
 # every listed URI round-trips through `primusctl uri parse`
@@ -43,7 +43,7 @@ doc = json.loads(sys.argv[1])
 part = doc["partitions"][0]
 assert part["name"] == "PART1" and part["state"] == "up"
 uris = {o["uri"] for o in part["objects"]}
-assert "pkcs11:token=PART1;object=tls-ec;type=private;id=%b2" in uris, uris
+assert "pkcs11:token=PART1;object=tls-ec;type=private;id=%B2" in uris, uris
 PY
 
 # check: sign in the HSM, verify in software
