@@ -53,7 +53,7 @@ for key in tls-rsa tls-ec; do
     expect_out 'sign+verify'
     expect_out ': pass'
 done
-run "$CTL" check "pkcs11:token=PART1;object=tls-ec;type=private;pin-source=file:$work/pin"
+run "$CTL" check "pkcs11:token=PART1;object=tls-ec;type=private?pin-source=file:$work/pin"
 expect_status 0
 
 # uri-pem: the key file that holds only a URI (pkcs11-provider's format)
