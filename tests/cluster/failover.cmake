@@ -2,3 +2,6 @@
 add_executable(signload ${CMAKE_SOURCE_DIR}/tests/cluster/signload.c)
 target_link_libraries(signload PRIVATE p11core p11uri PkgConfig::LIBCRYPTO Threads::Threads)
 primus_script_test(cluster_failover ${CMAKE_SOURCE_DIR}/tests/cluster/failover.sh LABELS cluster TIMEOUT 600)
+add_executable(provider_signload ${CMAKE_SOURCE_DIR}/tests/cluster/provider_signload.c)
+target_link_libraries(provider_signload PRIVATE PkgConfig::LIBCRYPTO Threads::Threads)
+primus_script_test(cluster_provider_failover ${CMAKE_SOURCE_DIR}/tests/cluster/provider_failover.sh LABELS cluster TIMEOUT 600)
