@@ -100,10 +100,8 @@ show "$PRIMUSCTL" check --pin-source "file:$RUN/pin" "pkcs11:token=$TOKEN;object
     die "primusctl check of demo-ec-key failed (exit $?)"
 
 # ==========================================================================
-# OpenSSL provider parts.  Each step runs only when build/provider/primus.so
-# loads into OpenSSL; until then the demo ends after primusctl.
-# TODO(provider owners): fill in / adjust the steps below as the provider,
-# the TLS tests and the audit log land.
+# OpenSSL through the provider: a certificate signed in the token, and a TLS
+# server whose key stays in the token.
 # ==========================================================================
 step "Provider" "Load the primus provider into OpenSSL next to the default provider."
 PROVIDER_OK=0
@@ -125,7 +123,6 @@ activate = 1
 module = $PROVIDER_DIR/primus.so
 pkcs11-module-path = $PRIMUS_SOFTHSM_MODULE
 pkcs11-module-token-pin = file:$RUN/pin
-pkcs11-module-quirks = no-deinit
 primus-audit-log = $RUN/audit.log
 activate = 1
 CNF
@@ -134,13 +131,13 @@ if [[ -f "$PROVIDER_DIR/primus.so" ]] &&
     PROVIDER_OK=1
     sed 's/^/    /' "$RUN/provider.txt"
 else
-    skip "primus.so does not load into OpenSSL yet (see demo-run/provider.txt)"
+    sed 's/^/    /' "$RUN/provider.txt" >&2
+    die "primus.so does not load into OpenSSL (see demo-run/provider.txt)"
 fi
 
 # --- Certificate ----------------------------------------------------------
 step "Certificate" "openssl req makes a self-signed certificate; the signature is made in the token."
 if ((PROVIDER_OK)); then
-    # TODO(provider): confirm the store loader serves pkcs11: URIs to -key.
     show env OPENSSL_CONF="$RUN/openssl.cnf" openssl req -x509 -new -days 30 \
         -key "pkcs11:token=$TOKEN;object=demo-key;type=private" \
         -subj "/CN=localhost" -addext "subjectAltName=DNS:localhost" \
@@ -153,7 +150,6 @@ fi
 # --- TLS handshake --------------------------------------------------------
 step "TLS" "openssl s_server holds the certificate, its key stays in the token; s_client connects once."
 if ((PROVIDER_OK)) && [[ -f "$RUN/demo.crt" ]]; then
-    # TODO(tls): switch to the URI-PEM key file once primusctl uri-pem exists.
     PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
     OPENSSL_CONF="$RUN/openssl.cnf" openssl s_server -naccept 1 -accept "127.0.0.1:$PORT" \
         -cert "$RUN/demo.crt" -key "pkcs11:token=$TOKEN;object=demo-key;type=private" \
@@ -182,13 +178,12 @@ else
 fi
 
 # --- Audit ----------------------------------------------------------------
-step "Audit" "Every key use leaves a record in the audit log (JSON lines, HMAC-protected)."
+step "Audit" "Audit records of key use (JSON lines, hash-chained): planned, not yet written."
 if ((PROVIDER_OK)) && [[ -s "$RUN/audit.log" ]]; then
-    # TODO(audit): show a verification of the chain (primusctl audit verify?).
     note "last record of demo-run/audit.log:"
     tail -n 1 "$RUN/audit.log" | python3 -m json.tool | sed 's/^/    /'
 else
-    skip "no audit log yet"
+    skip "the audit log is not written yet (planned: issue \"Audit evidence\")"
 fi
 
 printf '\n%sdemo: done.%s  Everything it made is in demo-run/ (delete it freely).\n' "$BOLD" "$PLAIN"
