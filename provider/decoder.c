@@ -1,0 +1,225 @@
+/*
+ * decoder.c: reading URI PEM key files (see encoder.c for the format).
+ *
+ * Two steps, the way OpenSSL chains decoders:
+ *   1. "DER" from input=pem: a PEM block labelled "PKCS#11 PROVIDER URI"
+ *      becomes DER with the data structure "pk11-uri" (other PEM blocks are
+ *      left to the default provider);
+ *   2. RSA / EC / ED25519 from input=der, structure=pk11-uri: the URI is
+ *      looked up in the HSM and the key handed on by reference.
+ * Applications that load a key file through OpenSSL (nginx, Apache httpd,
+ * curl, Python's ssl, openssl pkey -in file.pem) then use the HSM key.  A
+ * caller that asks for a public key gets the key's public half.
+ */
+#include <string.h>
+
+#include <openssl/bio.h>
+#include <openssl/core_object.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+
+#include "provider.h"
+
+#define MAX_DER_INPUT (64 * 1024)
+
+typedef struct primus_dec_ctx {
+    primus_prov *prov;
+} primus_dec_ctx;
+
+static OSSL_FUNC_decoder_newctx_fn dec_newctx;
+static OSSL_FUNC_decoder_freectx_fn dec_freectx;
+static OSSL_FUNC_decoder_decode_fn pem_to_der_decode;
+static OSSL_FUNC_decoder_decode_fn rsa_uri_decode;
+static OSSL_FUNC_decoder_decode_fn ec_uri_decode;
+static OSSL_FUNC_decoder_decode_fn ed25519_uri_decode;
+static OSSL_FUNC_decoder_export_object_fn uri_export_object;
+
+static void *dec_newctx(void *provctx)
+{
+    primus_dec_ctx *ctx = OPENSSL_zalloc(sizeof(*ctx));
+
+    if (ctx != NULL)
+        ctx->prov = provctx;
+    return ctx;
+}
+
+static void dec_freectx(void *vctx)
+{
+    OPENSSL_free(vctx);
+}
+
+static int pem_to_der_decode(void *vctx, OSSL_CORE_BIO *cin, int selection,
+                             OSSL_CALLBACK *data_cb, void *data_cbarg,
+                             OSSL_PASSPHRASE_CALLBACK *pw_cb, void *pw_cbarg)
+{
+    primus_dec_ctx *ctx = vctx;
+    BIO *in = BIO_new_from_core_bio(ctx->prov->libctx, cin);
+    char *name = NULL, *header = NULL;
+    unsigned char *data = NULL;
+    long len = 0;
+    int ok = 1; /* "not ours" is not an error: let the next decoder try */
+
+    if (in == NULL)
+        return 0;
+    primus_set_error_mark(ctx->prov);
+    if (PEM_read_bio(in, &name, &header, &data, &len) > 0
+        && strcmp(name, PRIMUS_URI_PEM_LABEL) == 0) {
+        OSSL_PARAM params[3];
+
+        primus_clear_last_error_mark(ctx->prov);
+        params[0] = OSSL_PARAM_construct_octet_string(OSSL_OBJECT_PARAM_DATA, data, (size_t)len);
+        params[1] = OSSL_PARAM_construct_utf8_string(OSSL_OBJECT_PARAM_DATA_STRUCTURE,
+                                                     (char *)PRIMUS_URI_DER_STRUCTURE, 0);
+        params[2] = OSSL_PARAM_construct_end();
+        ok = data_cb(params, data_cbarg);
+    } else {
+        primus_pop_error_to_mark(ctx->prov);
+    }
+    OPENSSL_free(name);
+    OPENSSL_free(header);
+    OPENSSL_free(data);
+    BIO_free(in);
+    return ok;
+}
+
+static unsigned char *read_all(primus_prov *prov, OSSL_CORE_BIO *cin, size_t *len)
+{
+    BIO *in = BIO_new_from_core_bio(prov->libctx, cin);
+    unsigned char *buf = NULL;
+    size_t used = 0, cap = 0;
+
+    if (in == NULL)
+        return NULL;
+    for (;;) {
+        int n;
+
+        if (used == cap) {
+            unsigned char *tmp;
+
+            if (cap >= MAX_DER_INPUT)
+                break;
+            cap = cap == 0 ? 1024 : cap * 2;
+            tmp = OPENSSL_realloc(buf, cap);
+            if (tmp == NULL) {
+                OPENSSL_free(buf);
+                BIO_free(in);
+                return NULL;
+            }
+            buf = tmp;
+        }
+        n = BIO_read(in, buf + used, (int)(cap - used));
+        if (n <= 0)
+            break;
+        used += (size_t)n;
+    }
+    BIO_free(in);
+    *len = used;
+    return buf;
+}
+
+static int uri_decode(primus_dec_ctx *ctx, primus_key_type type, OSSL_CORE_BIO *cin,
+                      int selection, OSSL_CALLBACK *data_cb, void *data_cbarg,
+                      OSSL_PASSPHRASE_CALLBACK *pw_cb, void *pw_cbarg)
+{
+    unsigned char *der;
+    size_t der_len = 0;
+    char *uri;
+    CK_OBJECT_CLASS cls;
+    primus_key *key;
+    int wrong_type = 0, ok;
+
+    if (selection != 0 && (selection & OSSL_KEYMGMT_SELECT_KEYPAIR) == 0)
+        return 1; /* parameters only: nothing to give */
+    cls = (selection == 0 || (selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) != 0)
+              ? CKO_PRIVATE_KEY : CKO_PUBLIC_KEY;
+
+    der = read_all(ctx->prov, cin, &der_len);
+    if (der == NULL)
+        return 1;
+    uri = primus_uri_der_decode(der, der_len);
+    OPENSSL_free(der);
+    if (uri == NULL)
+        return 1; /* not a URI file */
+    if (!primus_prov_ready(ctx->prov)) {
+        OPENSSL_free(uri);
+        return 0;
+    }
+
+    key = primus_open_key_uri(ctx->prov, uri, cls, type, &wrong_type, pw_cb, pw_cbarg);
+    OPENSSL_free(uri);
+    if (key == NULL)
+        return wrong_type ? 1 : 0; /* another type's decoder takes it; else a real error */
+
+    {
+        OSSL_PARAM params[4];
+        int object_type = OSSL_OBJECT_PKEY;
+        primus_key_ref ref;
+
+        primus_key_ref_init(&ref, key);
+        params[0] = OSSL_PARAM_construct_int(OSSL_OBJECT_PARAM_TYPE, &object_type);
+        params[1] = OSSL_PARAM_construct_utf8_string(OSSL_OBJECT_PARAM_DATA_TYPE,
+                                                     (char *)primus_key_type_name(key->type), 0);
+        params[2] = OSSL_PARAM_construct_octet_string(OSSL_OBJECT_PARAM_REFERENCE, &ref,
+                                                      sizeof(ref));
+        params[3] = OSSL_PARAM_construct_end();
+        ok = data_cb(params, data_cbarg);
+    }
+    primus_key_free(key);
+    return ok;
+}
+
+static int rsa_uri_decode(void *vctx, OSSL_CORE_BIO *cin, int selection, OSSL_CALLBACK *data_cb,
+                          void *data_cbarg, OSSL_PASSPHRASE_CALLBACK *pw_cb, void *pw_cbarg)
+{
+    return uri_decode(vctx, PRIMUS_KEY_RSA, cin, selection, data_cb, data_cbarg, pw_cb,
+                      pw_cbarg);
+}
+
+static int ec_uri_decode(void *vctx, OSSL_CORE_BIO *cin, int selection, OSSL_CALLBACK *data_cb,
+                         void *data_cbarg, OSSL_PASSPHRASE_CALLBACK *pw_cb, void *pw_cbarg)
+{
+    return uri_decode(vctx, PRIMUS_KEY_EC, cin, selection, data_cb, data_cbarg, pw_cb,
+                      pw_cbarg);
+}
+
+static int ed25519_uri_decode(void *vctx, OSSL_CORE_BIO *cin, int selection,
+                              OSSL_CALLBACK *data_cb, void *data_cbarg,
+                              OSSL_PASSPHRASE_CALLBACK *pw_cb, void *pw_cbarg)
+{
+    return uri_decode(vctx, PRIMUS_KEY_ED25519, cin, selection, data_cb, data_cbarg, pw_cb,
+                      pw_cbarg);
+}
+
+/* A key manager of another provider asks for the decoded key: the public
+ * half only, never for a private HSM key. */
+static int uri_export_object(void *vctx, const void *reference, size_t reference_sz,
+                             OSSL_CALLBACK *export_cb, void *export_cbarg)
+{
+    primus_key *key = primus_key_ref_get(reference, reference_sz);
+
+    if (key == NULL || key->hsm_private)
+        return 0;
+    return primus_km_export(key, OSSL_KEYMGMT_SELECT_PUBLIC_KEY
+                                     | OSSL_KEYMGMT_SELECT_ALL_PARAMETERS,
+                            export_cb, export_cbarg);
+}
+
+const OSSL_DISPATCH primus_pem_to_der_decoder_functions[] = {
+    { OSSL_FUNC_DECODER_NEWCTX, (void (*)(void))dec_newctx },
+    { OSSL_FUNC_DECODER_FREECTX, (void (*)(void))dec_freectx },
+    { OSSL_FUNC_DECODER_DECODE, (void (*)(void))pem_to_der_decode },
+    { 0, NULL }
+};
+
+#define URI_DECODER(name, fn)                                                        \
+    const OSSL_DISPATCH name[] = {                                                   \
+        { OSSL_FUNC_DECODER_NEWCTX, (void (*)(void))dec_newctx },                    \
+        { OSSL_FUNC_DECODER_FREECTX, (void (*)(void))dec_freectx },                  \
+        { OSSL_FUNC_DECODER_DECODE, (void (*)(void))fn },                            \
+        { OSSL_FUNC_DECODER_EXPORT_OBJECT, (void (*)(void))uri_export_object },      \
+        { 0, NULL }                                                                  \
+    }
+
+URI_DECODER(primus_rsa_uri_decoder_functions, rsa_uri_decode);
+URI_DECODER(primus_ec_uri_decoder_functions, ec_uri_decode);
+URI_DECODER(primus_ed25519_uri_decoder_functions, ed25519_uri_decode);

@@ -1,0 +1,120 @@
+# Helpers for the provider tests (provider_*.sh).  Source this file.
+#
+# Everything runs the real `openssl` binary against a throwaway SoftHSM
+# token in a mktemp directory:
+#   ossl ARGS...        openssl with the primus provider (OPENSSL_CONF=$CONF)
+#   plain ARGS...       openssl with the default provider only (the reference)
+#   prov_conf FILE [LINES...]   write an openssl.cnf activating default + primus;
+#                       extra LINES go into the primus section
+#   free_port           a free TCP port on 127.0.0.1
+#   start_bg NAME CMD...  run CMD in the background (killed at exit), pid in $BG_PID
+#   wait_port PORT      wait until something listens on 127.0.0.1:PORT
+#   ossl_ok DESC ARGS...  run ossl ARGS, expect exit status 0 (no crash at exit)
+#   plain_ok DESC ARGS... the same with the default provider only
+#   same_file A B DESC  byte-for-byte comparison
+set -uo pipefail
+: "${PRIMUS_SRC:?set PRIMUS_SRC to the source tree}"
+: "${PRIMUS_BUILD:?set PRIMUS_BUILD to the build tree}"
+source "$PRIMUS_SRC/tests/lib/token.sh"
+source "$PRIMUS_SRC/tests/lib/assert.sh"
+
+PROV_DIR="$PRIMUS_BUILD/provider"
+PROV_SO="$PROV_DIR/primus.so"
+[ -f "$PROV_SO" ] || { echo "no provider at $PROV_SO: build it first" >&2; exit 1; }
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/primus-provider.XXXXXX")
+BG_PIDS=()
+_prov_cleanup() {
+    local p
+    for p in "${BG_PIDS[@]}"; do
+        kill "$p" 2>/dev/null
+    done
+    for p in "${BG_PIDS[@]}"; do
+        wait "$p" 2>/dev/null
+    done
+    rm -rf "$WORK" "${ASSERT_TMP:-}"
+}
+trap _prov_cleanup EXIT
+
+# Under the sanitizer build the provider needs the ASan runtime loaded first
+# into the (uninstrumented) openssl binary.  Leak checking is left to the
+# unit tests: SoftHSM and OpenSSL keep process-lifetime allocations.
+_ossl_env=()
+if [ -n "${PRIMUS_ASAN_RUNTIME:-}" ]; then
+    _ossl_env=(env "LD_PRELOAD=$PRIMUS_ASAN_RUNTIME"
+               "ASAN_OPTIONS=${ASAN_OPTIONS:-halt_on_error=1}:detect_leaks=0")
+fi
+
+CONF="$WORK/openssl.cnf"
+ossl() { OPENSSL_CONF="$CONF" "${_ossl_env[@]}" openssl "$@"; }
+plain() { OPENSSL_CONF=/dev/null openssl "$@"; }
+
+prov_conf() {
+    local file=$1
+    shift
+    {
+        echo "openssl_conf = openssl_init"
+        echo "[openssl_init]"
+        echo "providers = provider_sect"
+        echo "[provider_sect]"
+        echo "default = default_sect"
+        echo "primus = primus_sect"
+        echo "[default_sect]"
+        echo "activate = 1"
+        echo "[primus_sect]"
+        echo "module = $PROV_SO"
+        local l
+        for l in "$@"; do
+            echo "$l"
+        done
+        echo "activate = 1"
+    } >"$file"
+}
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+start_bg() {
+    local name=$1
+    shift
+    "$@" >"$WORK/$name.log" 2>&1 &
+    BG_PID=$!
+    BG_PIDS+=("$BG_PID")
+}
+
+# (without connecting: servers started with -naccept 1 would count it)
+wait_port() {
+    local i hex
+    hex=$(printf '%04X' "$1")
+    for i in $(seq 1 150); do
+        if grep -q "^ *[0-9]*: 0100007F:$hex 00000000:0000 0A" /proc/net/tcp 2>/dev/null; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    fail "nothing listens on 127.0.0.1:$1"
+}
+
+ossl_ok() {
+    local desc=$1
+    shift
+    run ossl "$@"
+    [ "$STATUS" -eq 0 ] && pass || fail "$desc: openssl exited with $STATUS"
+}
+
+plain_ok() {
+    local desc=$1
+    shift
+    run plain "$@"
+    [ "$STATUS" -eq 0 ] && pass || fail "$desc: openssl (default provider) exited with $STATUS"
+}
+
+same_file() {
+    cmp -s "$1" "$2" && pass || {
+        LAST_CMD="cmp $1 $2"
+        OUT=$(diff <(cat "$1") <(cat "$2") 2>&1 | head -20)
+        ERR=
+        fail "$3: $1 and $2 differ"
+    }
+}
