@@ -5,3 +5,4 @@ primus_script_test(cluster_failover ${CMAKE_SOURCE_DIR}/tests/cluster/failover.s
 add_executable(provider_signload ${CMAKE_SOURCE_DIR}/tests/cluster/provider_signload.c)
 target_link_libraries(provider_signload PRIVATE PkgConfig::LIBCRYPTO Threads::Threads)
 primus_script_test(cluster_provider_failover ${CMAKE_SOURCE_DIR}/tests/cluster/provider_failover.sh LABELS cluster TIMEOUT 600)
+primus_script_test(cluster_priority ${CMAKE_SOURCE_DIR}/tests/cluster/priority.sh LABELS cluster TIMEOUT 300)

@@ -88,6 +88,7 @@ static void write_progress(long n)
     snprintf(tmp, sizeof(tmp), "%s.tmp.%lu", progress_path, (unsigned long)pthread_self());
     json_object_set_new(status, "done", json_integer(n));
     json_object_set_new(status, "failed", json_integer(atomic_load(&failed)));
+    json_object_set_new(status, "bad_signatures", json_integer(atomic_load(&bad)));
     if (json_dump_file(status, tmp, JSON_COMPACT) == 0)
         rename(tmp, progress_path);
     json_decref(status);
