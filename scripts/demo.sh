@@ -74,6 +74,7 @@ rm -rf "$RUN"
 mkdir -p "$RUN"
 # shellcheck disable=SC1091  # tests/lib/token.sh, sourced from the repository root
 . "$ROOT/tests/lib/token.sh"
+. "$ROOT/tests/lib/openssl_conf.sh"
 token_setup "$RUN/softhsm"
 token_create "$TOKEN" "$PIN" || die "softhsm2-util could not create the token"
 token_pin_file "$RUN/pin" "$PIN"
@@ -105,27 +106,11 @@ show "$PRIMUSCTL" check --pin-source "file:$RUN/pin" "pkcs11:token=$TOKEN;object
 # ==========================================================================
 step "Provider" "Load the primus provider into OpenSSL next to the default provider."
 PROVIDER_OK=0
-cat >"$RUN/openssl.cnf" <<CNF
-# OpenSSL configuration for the demo: default provider + primus.
-openssl_conf = openssl_init
-
-[openssl_init]
-providers = provider_sect
-
-[provider_sect]
-default = default_sect
-primus = primus_sect
-
-[default_sect]
-activate = 1
-
-[primus_sect]
-module = $PROVIDER_DIR/primus.so
-pkcs11-module-path = $PRIMUS_SOFTHSM_MODULE
-pkcs11-module-token-pin = file:$RUN/pin
-primus-audit-log = $RUN/audit.log
-activate = 1
-CNF
+# default provider + primus; the PIN comes from a file only root can read
+primus_openssl_conf "$RUN/openssl.cnf" "$PROVIDER_DIR/primus.so" \
+    "pkcs11-module-path = $PRIMUS_SOFTHSM_MODULE" \
+    "pkcs11-module-token-pin = file:$RUN/pin" \
+    "primus-audit-log = $RUN/audit.log"
 if [[ -f "$PROVIDER_DIR/primus.so" ]] &&
     openssl list -providers -provider-path "$PROVIDER_DIR" -provider primus >"$RUN/provider.txt" 2>&1; then
     PROVIDER_OK=1
@@ -150,7 +135,7 @@ fi
 # --- TLS handshake --------------------------------------------------------
 step "TLS" "openssl s_server holds the certificate, its key stays in the token; s_client connects once."
 if ((PROVIDER_OK)) && [[ -f "$RUN/demo.crt" ]]; then
-    PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    PORT=$(free_port)
     OPENSSL_CONF="$RUN/openssl.cnf" openssl s_server -naccept 1 -accept "127.0.0.1:$PORT" \
         -cert "$RUN/demo.crt" -key "pkcs11:token=$TOKEN;object=demo-key;type=private" \
         -www >"$RUN/s_server.log" 2>&1 &

@@ -9,6 +9,7 @@
 set -uo pipefail
 source "$PRIMUS_SRC/tests/lib/assert.sh"
 source "$PRIMUS_SRC/tests/lib/cluster.sh"
+source "$PRIMUS_SRC/tests/lib/openssl_conf.sh"
 
 LOAD="$PRIMUS_BUILD/tests/provider_signload"
 work=$(mktemp -d /tmp/primus-pfailover.XXXXXX)
@@ -16,21 +17,8 @@ trap 'cluster_teardown; rm -rf "$work"' EXIT
 export CLUSTER_QUIET=1
 cluster_setup "$work/c" 3 PART1 1234 || fail "cluster did not start"
 cluster_topology "$work/topology.json" 1000
-cat >"$work/openssl.cnf" <<CNF
-openssl_conf = openssl_init
-[openssl_init]
-providers = provider_sect
-[provider_sect]
-default = default_sect
-primus = primus_sect
-[default_sect]
-activate = 1
-[primus_sect]
-module = $PRIMUS_BUILD/provider/primus.so
-primus-topology = $work/topology.json
-pkcs11-module-token-pin = file:$work/c/pin
-activate = 1
-CNF
+primus_openssl_conf "$work/openssl.cnf" "$PRIMUS_BUILD/provider/primus.so" \
+    "primus-topology = $work/topology.json" "pkcs11-module-token-pin = file:$work/c/pin"
 progress="$work/progress"
 done_ops() { cat "$progress" 2>/dev/null || echo 0; }
 wait_ops() {

@@ -16,6 +16,7 @@ set -uo pipefail
 : "${PRIMUS_SRC:?set PRIMUS_SRC to the source tree}"
 : "${PRIMUS_BUILD:?set PRIMUS_BUILD to the build tree}"
 source "$PRIMUS_SRC/tests/lib/token.sh"
+source "$PRIMUS_SRC/tests/lib/openssl_conf.sh"
 source "$PRIMUS_SRC/tests/lib/assert.sh"
 
 PROV_DIR="$PRIMUS_BUILD/provider"
@@ -49,30 +50,10 @@ CONF="$WORK/openssl.cnf"
 ossl() { OPENSSL_CONF="$CONF" "${_ossl_env[@]}" openssl "$@"; }
 plain() { OPENSSL_CONF=/dev/null openssl "$@"; }
 
-prov_conf() {
+prov_conf() { # prov_conf FILE [LINE...]
     local file=$1
     shift
-    {
-        echo "openssl_conf = openssl_init"
-        echo "[openssl_init]"
-        echo "providers = provider_sect"
-        echo "[provider_sect]"
-        echo "default = default_sect"
-        echo "primus = primus_sect"
-        echo "[default_sect]"
-        echo "activate = 1"
-        echo "[primus_sect]"
-        echo "module = $PROV_SO"
-        local l
-        for l in "$@"; do
-            echo "$l"
-        done
-        echo "activate = 1"
-    } >"$file"
-}
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+    primus_openssl_conf "$file" "$PROV_SO" "$@"
 }
 
 start_bg() {
