@@ -222,6 +222,8 @@ CK_RV p11_context_login(p11_member *m, CK_SESSION_HANDLE s);
 CK_SESSION_HANDLE p11_member_keeper(p11_member *m);
 /* Should keys of this member be used through session copies? */
 int p11_member_copies_keys(p11_member *m);
+/* Read the member's mechanism list (called with m->lock held). */
+void p11_member_load_mechanisms(p11_member *m);
 /* Mechanism cache. */
 int p11_member_has_mechanism(p11_member *m, CK_MECHANISM_TYPE mech, CK_FLAGS purpose);
 

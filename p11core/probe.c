@@ -69,6 +69,11 @@ static CK_RV probe_run(p11_member *m, CK_SESSION_HANDLE unused, void *arg)
         return rv;
     rv = m->mod->fl->C_GetSessionInfo(s, &info);
     m->mod->fl->C_CloseSession(s);
+    if (rv == CKR_OK) {
+        pthread_mutex_lock(&m->lock);
+        p11_member_load_mechanisms(m);
+        pthread_mutex_unlock(&m->lock);
+    }
     return rv;
 }
 

@@ -30,6 +30,7 @@ done_ops() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["do
 wait_ops() {
     local deadline=$((SECONDS + 120))
     while [ "$(done_ops)" -lt "$1" ]; do
+        kill -0 "$load" 2>/dev/null || { ERR=$(cat "$work"/load.err 2>/dev/null); fail "the load process ended early"; }
         [ $SECONDS -lt $deadline ] || fail "the load stalled below $1 operations"
         sleep 0.05
     done
