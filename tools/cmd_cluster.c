@@ -32,21 +32,15 @@ int primusctl_cluster(int argc, char **argv, primusctl_opts *opts)
 {
     p11_core *core;
     json_t *doc;
-    p11_status st;
+    int rc;
 
     if (argc != 2 || strcmp(argv[1], "status") != 0) {
         fprintf(stderr, "usage: primusctl [--topology FILE] cluster status [--json]\n");
         return PRIMUSCTL_USAGE;
     }
-    core = primusctl_core(opts);
+    core = primusctl_started_core(opts, &rc);
     if (core == NULL)
-        return PRIMUSCTL_CONFIG;
-    st = p11_core_start(core);
-    if (st != P11_OK) {
-        int rc = primusctl_fail(st, "cannot start");
-        p11_core_free(core);
         return rc;
-    }
     doc = p11_core_status_json(core);
     if (opts->json)
         primusctl_print_json(json_incref(doc));

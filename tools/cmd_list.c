@@ -124,15 +124,9 @@ int primusctl_list(int argc, char **argv, primusctl_opts *opts)
         fprintf(stderr, "usage: primusctl list [--json]\n");
         return PRIMUSCTL_USAGE;
     }
-    core = primusctl_core(opts);
+    core = primusctl_started_core(opts, &rc);
     if (core == NULL)
-        return PRIMUSCTL_CONFIG;
-    st = p11_core_start(core);
-    if (st != P11_OK) {
-        rc = primusctl_fail(st, "cannot load the HSM module");
-        p11_core_free(core);
         return rc;
-    }
     doc = p11_core_status_json(core);
     st = doc ? add_objects(core, doc) : P11_ERR_MEMORY;
     if (st != P11_OK) {

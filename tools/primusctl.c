@@ -86,6 +86,24 @@ p11_core *primusctl_core(const primusctl_opts *opts)
     return core;
 }
 
+p11_core *primusctl_started_core(const primusctl_opts *opts, int *rc)
+{
+    p11_core *core = primusctl_core(opts);
+    p11_status st;
+
+    *rc = PRIMUSCTL_CONFIG;
+    if (core == NULL)
+        return NULL;
+    st = p11_core_start(core);
+    if (st != P11_OK) {
+        *rc = primusctl_fail(st, "cannot start the HSM module");
+        p11_core_free(core);
+        return NULL;
+    }
+    *rc = PRIMUSCTL_OK;
+    return core;
+}
+
 int primusctl_fail(p11_status st, const char *what)
 {
     fprintf(stderr, "primusctl: %s: %s\n", what, p11_error_message());

@@ -40,6 +40,9 @@ int primusctl_cluster(int argc, char **argv, primusctl_opts *opts);
 /* A core configured from the options (and PRIMUS_PKCS11_MODULE); prints
  * the error and returns NULL on failure. */
 p11_core *primusctl_core(const primusctl_opts *opts);
+/* The same, started (modules loaded, partitions found); NULL with *rc the
+ * exit code (the error printed) when it cannot start. */
+p11_core *primusctl_started_core(const primusctl_opts *opts, int *rc);
 /* Map a p11core status to an exit code and print the thread's error. */
 int primusctl_fail(p11_status st, const char *what);
 /* Print a JSON document to stdout (indent 2) and drop the reference. */
