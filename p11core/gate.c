@@ -10,6 +10,7 @@
  *
  * Workers also block SIGPIPE: p11-kit's client writes to a dead socket
  * without MSG_NOSIGNAL, and a member's death must never kill its host. */
+#include <dlfcn.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -32,6 +33,26 @@ typedef struct p11_job {
     CK_RV rv;
     int fault;
 } p11_job;
+
+/* Worker threads and the prober run code of the library that contains
+ * this core (primus.so inside OpenSSL).  OpenSSL unloads providers at exit
+ * while such threads still wait, and a thread waking in unmapped code
+ * crashes the process; so before the first thread starts, the library is
+ * made undeletable (a no-op when the core is linked into a program). */
+static pthread_once_t pin_once = PTHREAD_ONCE_INIT;
+
+static void pin_code_in_memory_once(void)
+{
+    Dl_info self;
+
+    if (dladdr((void *)&p11_gate_init, &self) && self.dli_fname)
+        dlopen(self.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
+}
+
+void p11_pin_code_in_memory(void)
+{
+    pthread_once(&pin_once, pin_code_in_memory_once);
+}
 
 void p11_gate_init(p11_gate *g)
 {
@@ -114,6 +135,7 @@ static int gate_dispatch(p11_member *m, p11_job *job)
         if (g->threads >= P11_GATE_MAX_THREADS) {
             ok = 0;
         } else {
+            p11_pin_code_in_memory();
             pthread_attr_init(&attr);
             pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
             pthread_attr_setstacksize(&attr, 256 * 1024);

@@ -48,6 +48,7 @@ typedef struct p11_module {
     char *init_args;
     unsigned long fork_gen;/* process generation of the last C_Initialize */
     int refs;              /* cores using it; modules are shared process-wide */
+    int exit_guarded;      /* the exit guard knows it */
     char **env;            /* "NAME=value" set around C_GetFunctionList/C_Initialize */
     char *env_key;         /* env joined: part of the instance's identity */
 } p11_module;
@@ -193,6 +194,9 @@ CK_RV p11_member_call(p11_member *m, int login, const p11_op_class *cls, void *a
 
 /* ---- the gate (gate.c) ---- */
 void p11_gate_init(p11_gate *g);
+/* Keep the code of the library containing the core mapped until the
+ * process ends (called before any thread of ours starts). */
+void p11_pin_code_in_memory(void);
 /* p11_member_call on one of the member's workers, waiting at most the
  * member's timeout; *abandoned when it did not answer in time (then the
  * worker finishes the call and releases its copy alone). */

@@ -242,6 +242,20 @@ static p11_status module_bind(const char *path, const char *init_args, p11_modul
 
 static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
 
+static CK_RV module_call_initialize(p11_module *mod, CK_C_INITIALIZE_ARGS *args)
+{
+    saved_env saved[16];
+    size_t n_saved;
+    CK_RV rv;
+
+    pthread_mutex_lock(&env_lock);
+    n_saved = env_apply(mod->env, saved, 16);
+    rv = mod->fl->C_Initialize(args);
+    env_restore(saved, n_saved);
+    pthread_mutex_unlock(&env_lock);
+    return rv;
+}
+
 static p11_status module_initialize_locked(p11_module *mod);
 
 p11_status p11_module_initialize(p11_module *mod)
@@ -260,29 +274,24 @@ static p11_status module_initialize_locked(p11_module *mod)
 {
     CK_C_INITIALIZE_ARGS args;
     unsigned long gen = p11_fork_generation();
+    int forked_child = mod->initialized; /* initialized, but by the parent */
     CK_RV rv;
 
     if (mod->initialized && mod->fork_gen == gen)
         return P11_OK;
-    if (mod->initialized) {
-        /* A forked child must not use its parent's PKCS#11 state: the spec
-         * asks for a fresh C_Initialize, and most modules want C_Finalize
-         * of the inherited state first. */
-        mod->fl->C_Finalize(NULL);
-        mod->initialized = 0;
-    }
+
     memset(&args, 0, sizeof(args));
     args.flags = CKF_OS_LOCKING_OK;
     args.pReserved = mod->init_args;
-    {
-        saved_env saved[16];
-        size_t n_saved;
-        pthread_mutex_lock(&env_lock);
-        n_saved = env_apply(mod->env, saved, 16);
-        rv = mod->fl->C_Initialize(&args);
-        env_restore(saved, n_saved);
-        pthread_mutex_unlock(&env_lock);
+    rv = module_call_initialize(mod, &args);
+    if (forked_child && rv == CKR_CRYPTOKI_ALREADY_INITIALIZED && mod->owns_init) {
+        /* A forked child must not use its parent's PKCS#11 state.  Modules
+         * that notice the fork (p11-kit) initialize afresh above; others
+         * (SoftHSM) still hold the parent's copy, which is finalized first. */
+        mod->fl->C_Finalize(NULL);
+        rv = module_call_initialize(mod, &args);
     }
+    mod->initialized = 0;
     if (rv == CKR_CRYPTOKI_ALREADY_INITIALIZED) {
         mod->owns_init = 0; /* someone else in the process owns it; never finalize it */
     } else if (rv != CKR_OK) {
@@ -290,7 +299,11 @@ static p11_status module_initialize_locked(p11_module *mod)
                                 mod->path);
     } else {
         mod->owns_init = 1;
-        p11_exit_guard_register(mod);
+        /* once: a re-initialization registers no new module destructors */
+        if (!mod->exit_guarded) {
+            p11_exit_guard_register(mod);
+            mod->exit_guarded = 1;
+        }
     }
     rv = mod->fl->C_GetInfo(&mod->info);
     if (rv != CKR_OK)

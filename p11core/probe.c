@@ -159,6 +159,7 @@ void p11_prober_wake(p11_core *core)
     if (core->prober_gen != p11_fork_generation() + 1 && !core->probe_stop &&
         !p11_process_exiting()) {
         pthread_attr_t attr;
+        p11_pin_code_in_memory();
         pthread_attr_init(&attr);
         pthread_attr_setstacksize(&attr, 256 * 1024);
         if (pthread_create(&core->prober, &attr, prober_main, core) == 0)

@@ -230,7 +230,7 @@ static int hsm_decrypt(primus_cipher_ctx *ctx, unsigned char *out, size_t *outle
                      "or oaep", ctx->pad);
         return 0;
     }
-    if (!p11_key_supports(ctx->key->p11, mech.mechanism, CKF_DECRYPT)) {
+    if (!primus_key_supports(ctx->prov, ctx->key->p11, mech.mechanism, CKF_DECRYPT)) {
         PRIMUS_RAISE(ctx->prov, PRIMUS_R_MECHANISM,
                      "the token holding %s does not offer %s for decryption",
                      primus_key_uri(ctx->key) != NULL ? primus_key_uri(ctx->key) : "the key",

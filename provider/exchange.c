@@ -145,7 +145,7 @@ static int ecdh_derive(void *vctx, unsigned char *secret, size_t *secretlen, siz
         PRIMUS_RAISE(ctx->prov, PRIMUS_R_SOFTWARE, "could not read the peer's public point");
         return 0;
     }
-    if (!p11_key_supports(ctx->key->p11, CKM_ECDH1_DERIVE, CKF_DERIVE)) {
+    if (!primus_key_supports(ctx->prov, ctx->key->p11, CKM_ECDH1_DERIVE, CKF_DERIVE)) {
         PRIMUS_RAISE(ctx->prov, PRIMUS_R_MECHANISM,
                      "the token holding %s does not offer CKM_ECDH1_DERIVE",
                      primus_key_uri(ctx->key) != NULL ? primus_key_uri(ctx->key) : "the key");

@@ -1110,3 +1110,18 @@ void primus_gen_cleanup(void *genctx)
     BN_free(g->e);
     OPENSSL_free(g);
 }
+
+/* p11_key_supports may be the first call into the core in a forked child,
+ * and so start the PKCS#11 module again; an in-process module (SoftHSM)
+ * then leaves errors of its own in OpenSSL's queue, which servers (nginx)
+ * read as a failed handshake.  They are not ours: dropped. */
+int primus_key_supports(const primus_prov *prov, p11_key *key, CK_MECHANISM_TYPE mech,
+                        CK_FLAGS purpose)
+{
+    int yes;
+
+    primus_set_error_mark(prov);
+    yes = p11_key_supports(key, mech, purpose);
+    primus_pop_error_to_mark(prov);
+    return yes;
+}

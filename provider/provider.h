@@ -118,6 +118,9 @@ void primus_pop_error_to_mark(const primus_prov *prov);
 void primus_clear_last_error_mark(const primus_prov *prov);
 
 /* ---- keys (key.c) ------------------------------------------------------- */
+/* p11_key_supports, keeping the module's own OpenSSL errors out of the queue. */
+int primus_key_supports(const primus_prov *prov, p11_key *key, CK_MECHANISM_TYPE mech,
+                        CK_FLAGS purpose);
 typedef enum primus_key_type {
     PRIMUS_KEY_NONE = 0,
     PRIMUS_KEY_RSA,

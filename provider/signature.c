@@ -353,7 +353,7 @@ static int md_from_hash_len(primus_sig_ctx *ctx, size_t len)
 static int check_mech(primus_sig_ctx *ctx, CK_MECHANISM_TYPE mech, CK_FLAGS purpose,
                       const char *hint)
 {
-    if (p11_key_supports(ctx->key->p11, mech, purpose))
+    if (primus_key_supports(ctx->prov, ctx->key->p11, mech, purpose))
         return 1;
     PRIMUS_RAISE(ctx->prov, PRIMUS_R_MECHANISM,
                  "the token holding %s does not offer %s for this key%s%s",

@@ -78,6 +78,14 @@ static void *worker(void *arg)
                 ERR_print_errors_fp(stderr);
             }
             ERR_clear_error();
+        } else if (ERR_peek_error() != 0) {
+            /* a signature that succeeds must leave the error queue empty:
+             * servers such as nginx read it after each handshake */
+            if (atomic_fetch_add(&failed, 1) < 5) {
+                fprintf(stderr, "provider_signload: signing left errors in the queue:\n");
+                ERR_print_errors_fp(stderr);
+            }
+            ERR_clear_error();
         } else if (EVP_DigestVerifyInit_ex(verify_ctx, NULL, "SHA256", libctx, "provider=default",
                                            pub, NULL) != 1 ||
                    EVP_DigestVerify(verify_ctx, sig, len, (unsigned char *)msg, strlen(msg)) != 1) {

@@ -8,3 +8,4 @@ primus_script_test(provider_errors ${CMAKE_SOURCE_DIR}/tests/integration/provide
                    LABELS provider)
 primus_script_test(provider_interop ${CMAKE_SOURCE_DIR}/tests/integration/provider_interop.sh
                    LABELS provider interop TIMEOUT 600)
+primus_script_test(provider_fork ${CMAKE_SOURCE_DIR}/tests/integration/provider_fork.sh LABELS provider)
