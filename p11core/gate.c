@@ -96,8 +96,7 @@ static void *worker_main(void *arg)
         g->head = job->next;
         if (g->head == NULL)
             g->tail = NULL;
-        g->idle--;
-        pthread_mutex_unlock(&g->lock);
+        pthread_mutex_unlock(&g->lock); /* its dispatcher reserved this worker */
 
         rv = p11_member_call(job->m, job->login, job->cls, job->copy, &fault);
 
@@ -149,6 +148,9 @@ static int gate_dispatch(p11_member *m, p11_job *job)
         }
     }
     if (ok) {
+        /* Reserve an idle worker for this job, so that no job ever waits
+         * behind another one that may hang on the same member. */
+        g->idle--;
         job->next = NULL;
         if (g->tail)
             g->tail->next = job;

@@ -112,6 +112,10 @@ else
         export ASAN_OPTIONS="halt_on_error=1:detect_leaks=1:detect_stack_use_after_return=1:print_summary=1"
         export LSAN_OPTIONS="suppressions=$ROOT/tests/lsan.supp:print_suppressions=0"
         export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:print_summary=1"
+        # The real-server suites (label tls: nginx, Apache, curl, Python) run in
+        # the normal pass only: those programs need the ASan runtime preloaded
+        # (curl deadlocks in setlocale with it); still to do (hardening issue).
+        CTEST_EXTRA+=(-LE tls)
         run_step "tests (asan)" run_ctest "$ASAN_BUILD" || true
     else
         skip_step "tests (asan)" "(build failed)"

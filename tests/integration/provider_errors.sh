@@ -115,7 +115,7 @@ WRONG=11112222
 token_pin_file "$WORK/wrongpin" "$WRONG"
 prov_conf "$WORK/wrongpin.cnf" "pkcs11-module-path = $PRIMUS_SOFTHSM_MODULE" \
     "pkcs11-module-token-pin = file:$WORK/wrongpin"
-run env OPENSSL_CONF="$WORK/wrongpin.cnf" "${_ossl_env[@]}" openssl pkey \
+run with_sanitizer_runtime env OPENSSL_CONF="$WORK/wrongpin.cnf" openssl pkey \
     -in "pkcs11:token=ERRTOK;object=rsa" -pubout
 expect_status 1
 expect_err "the token PIN is missing or was refused"
@@ -130,7 +130,7 @@ printf '%s' "$PIN" >"$WORK/openpin"
 chmod 644 "$WORK/openpin"
 prov_conf "$WORK/openpin.cnf" "pkcs11-module-path = $PRIMUS_SOFTHSM_MODULE" \
     "pkcs11-module-token-pin = file:$WORK/openpin"
-run env OPENSSL_CONF="$WORK/openpin.cnf" "${_ossl_env[@]}" openssl pkey \
+run with_sanitizer_runtime env OPENSSL_CONF="$WORK/openpin.cnf" openssl pkey \
     -in "pkcs11:token=ERRTOK;object=rsa" -pubout
 [ "$STATUS" -ne 0 ] && pass || fail "a world-readable PIN file must be refused"
 no_pin_in_output
@@ -148,10 +148,10 @@ expect_err "colour"
 
 # ---- a missing module: loading the provider does not touch it -------------------
 prov_conf "$WORK/nomodule.cnf" "pkcs11-module-path = $WORK/no/such/libpkcs11.so"
-run env OPENSSL_CONF="$WORK/nomodule.cnf" "${_ossl_env[@]}" openssl list -providers
+run with_sanitizer_runtime env OPENSSL_CONF="$WORK/nomodule.cnf" openssl list -providers
 expect_status 0
 expect_out "Primus HSM PKCS#11 provider"
-run env OPENSSL_CONF="$WORK/nomodule.cnf" "${_ossl_env[@]}" openssl pkey \
+run with_sanitizer_runtime env OPENSSL_CONF="$WORK/nomodule.cnf" openssl pkey \
     -in "pkcs11:token=ERRTOK;object=rsa" -pubout
 expect_status 1
 expect_err "the PKCS#11 module could not be loaded"
@@ -161,10 +161,10 @@ expect_err "$WORK/no/such/libpkcs11.so"
 # OpenSSL drops the errors of a provider that fails to load, so the provider
 # loads, says so in its status, and every HSM operation names the bad value.
 prov_conf "$WORK/badrand.cnf" "pkcs11-module-path = $PRIMUS_SOFTHSM_MODULE" "primus-rand = maybe"
-run env OPENSSL_CONF="$WORK/badrand.cnf" "${_ossl_env[@]}" openssl list -providers -verbose
+run with_sanitizer_runtime env OPENSSL_CONF="$WORK/badrand.cnf" openssl list -providers -verbose
 expect_status 0
 expect_out "status: inactive"
-run env OPENSSL_CONF="$WORK/badrand.cnf" "${_ossl_env[@]}" openssl pkey \
+run with_sanitizer_runtime env OPENSSL_CONF="$WORK/badrand.cnf" openssl pkey \
     -in "pkcs11:token=ERRTOK;object=rsa" -pubout
 expect_status 1
 expect_err "the provider configuration is invalid"
@@ -172,7 +172,7 @@ expect_err "primus-rand = maybe"
 
 prov_conf "$WORK/badpolicy.cnf" "pkcs11-module-path = $PRIMUS_SOFTHSM_MODULE" \
     "primus-audit-policy = sometimes"
-run env OPENSSL_CONF="$WORK/badpolicy.cnf" "${_ossl_env[@]}" openssl pkey \
+run with_sanitizer_runtime env OPENSSL_CONF="$WORK/badpolicy.cnf" openssl pkey \
     -in "pkcs11:token=ERRTOK;object=rsa" -pubout
 expect_status 1
 expect_err "primus-audit-policy"

@@ -19,7 +19,7 @@ printf 2468 >"$work/pin" && chmod 600 "$work/pin"
 primus_openssl_conf "$work/openssl.cnf" "$PRIMUS_BUILD/provider/primus.so" \
     "pkcs11-module-path = $PRIMUS_SOFTHSM_MODULE" "pkcs11-module-token-pin = file:$work/pin"
 for k in rsa ec; do
-    OPENSSL_CONF="$work/openssl.cnf" openssl pkey -in "pkcs11:token=FORK;object=fork-$k" -pubout \
+    OPENSSL_CONF="$work/openssl.cnf" with_sanitizer_runtime openssl pkey -in "pkcs11:token=FORK;object=fork-$k" -pubout \
         -out "$work/$k.pub" || fail "cannot export the $k public key"
     run "$LOAD" --conf "$work/openssl.cnf" --uri "pkcs11:token=FORK;object=fork-$k;type=private" \
         --pub "$work/$k.pub" --threads 2 --count 200 --fork

@@ -135,7 +135,7 @@ with socket.create_server(("127.0.0.1", $port)) as s:
         except (ssl.SSLError, OSError):
             pass
 EOF
-    start_bg python-server env OPENSSL_CONF="$CONF" "${_ossl_env[@]}" python3 server.py
+    start_bg python-server with_sanitizer_runtime env OPENSSL_CONF="$CONF" python3 server.py
     pypid=$BG_PID
     wait_port "$port"
     run ossl s_client -connect "127.0.0.1:$port" -CAfile ca.crt -verify_return_error -brief \

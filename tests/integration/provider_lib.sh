@@ -37,17 +37,8 @@ _prov_cleanup() {
 }
 trap _prov_cleanup EXIT
 
-# Under the sanitizer build the provider needs the ASan runtime loaded first
-# into the (uninstrumented) openssl binary.  Leak checking is left to the
-# unit tests: SoftHSM and OpenSSL keep process-lifetime allocations.
-_ossl_env=()
-if [ -n "${PRIMUS_ASAN_RUNTIME:-}" ]; then
-    _ossl_env=(env "LD_PRELOAD=$PRIMUS_ASAN_RUNTIME"
-               "ASAN_OPTIONS=${ASAN_OPTIONS:-halt_on_error=1}:detect_leaks=0")
-fi
-
 CONF="$WORK/openssl.cnf"
-ossl() { OPENSSL_CONF="$CONF" "${_ossl_env[@]}" openssl "$@"; }
+ossl() { OPENSSL_CONF="$CONF" with_sanitizer_runtime openssl "$@"; }
 plain() { OPENSSL_CONF=/dev/null openssl "$@"; }
 
 prov_conf() { # prov_conf FILE [LINE...]

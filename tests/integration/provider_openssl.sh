@@ -62,7 +62,7 @@ run ossl list -random-generators
 expect_status 0
 expect_no_out "PRIMUS-HSM-RNG"
 prov_conf rand.cnf "pkcs11-module-path = $PRIMUS_SOFTHSM_MODULE" "primus-rand = yes"
-run env OPENSSL_CONF=rand.cnf "${_ossl_env[@]}" openssl list -random-generators
+run with_sanitizer_runtime env OPENSSL_CONF=rand.cnf openssl list -random-generators
 expect_status 0
 expect_out "PRIMUS-HSM-RNG"
 # ... and gives the token's random bytes (EVP_RAND used directly, not as the
@@ -95,7 +95,7 @@ print("distinct", len(set(buf.raw)))
 c.EVP_RAND_CTX_free(ctx)
 c.EVP_RAND_free(r)
 EOF
-    run env OPENSSL_CONF=rand2.cnf "${_ossl_env[@]}" python3 rand.py
+    run with_sanitizer_runtime env OPENSSL_CONF=rand2.cnf python3 rand.py
     expect_status 0
     expect_out "distinct 256"
 fi
@@ -106,22 +106,22 @@ sed -e "s|^module = .*|module = $PROV_SO|" \
     -e "s|^pkcs11-module-token-pin = .*|pkcs11-module-token-pin = file:$WORK/pin|" \
     -e "s|^# config_diagnostics = 1|config_diagnostics = 1|" \
     "$PRIMUS_SRC/conf/openssl-primus.cnf" >sample.cnf
-run env OPENSSL_CONF=sample.cnf "${_ossl_env[@]}" openssl list -providers -verbose
+run with_sanitizer_runtime env OPENSSL_CONF=sample.cnf openssl list -providers -verbose
 expect_status 0
 expect_out "status: active"
-run env OPENSSL_CONF=sample.cnf "${_ossl_env[@]}" openssl pkey -in "$(u p256)" -pubout
+run with_sanitizer_runtime env OPENSSL_CONF=sample.cnf openssl pkey -in "$(u p256)" -pubout
 expect_status 0
 expect_out "BEGIN PUBLIC KEY"
 
 # From the command line, the module from $PRIMUS_PKCS11_MODULE, the PIN asked
 # through OpenSSL's passphrase callback (-passin).
-run env OPENSSL_CONF=/dev/null PRIMUS_PKCS11_MODULE="$PRIMUS_SOFTHSM_MODULE" "${_ossl_env[@]}" \
+run with_sanitizer_runtime env OPENSSL_CONF=/dev/null PRIMUS_PKCS11_MODULE="$PRIMUS_SOFTHSM_MODULE" \
     openssl pkey -provider-path "$PROV_DIR" -provider primus -provider default \
     -in "$(u rsa2048)" -passin "pass:$PIN" -pubout -out cli.pem
 expect_status 0
 same_file cli.pem rsa2048.ref.pem "command-line activation"
 # ... and the PIN from the URI's pin-source
-run env OPENSSL_CONF=/dev/null PRIMUS_PKCS11_MODULE="$PRIMUS_SOFTHSM_MODULE" "${_ossl_env[@]}" \
+run with_sanitizer_runtime env OPENSSL_CONF=/dev/null PRIMUS_PKCS11_MODULE="$PRIMUS_SOFTHSM_MODULE" \
     openssl pkey -provider-path "$PROV_DIR" -provider primus -provider default \
     -in "$(u p256)?pin-source=file:$WORK/pin" -pubout -out cli2.pem
 expect_status 0

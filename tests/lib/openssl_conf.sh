@@ -31,3 +31,16 @@ primus_openssl_conf() {
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
+
+# with_sanitizer_runtime CMD...: run an uninstrumented program (openssl,
+# curl, a server) that loads the sanitizer-built provider: the ASan runtime
+# must be loaded first.  Leak checking is left to our own instrumented
+# binaries (the programs keep process-lifetime allocations).
+with_sanitizer_runtime() {
+    if [ -n "${PRIMUS_ASAN_RUNTIME:-}" ]; then
+        env "LD_PRELOAD=$PRIMUS_ASAN_RUNTIME" \
+            "ASAN_OPTIONS=${ASAN_OPTIONS:-halt_on_error=1}:detect_leaks=0" "$@"
+    else
+        "$@"
+    fi
+}
