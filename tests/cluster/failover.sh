@@ -78,7 +78,7 @@ PY
 # ---- 2: every node down, then one back, in the same process ----
 "$LOAD" --topology "$work/topology.json" --pin-source "file:$work/c/pin" \
     --uri "pkcs11:token=PART1;object=ec-key" --pub "$work/c/ref/ec.pub.pem" \
-    --threads 2 --count 6000 --progress "$progress" --allow-failures 1 --pace-ms 20 \
+    --threads 2 --count 8000 --progress "$progress" --allow-failures 1 --pace-ms 2 \
     >"$work/outage.out" 2>"$work/outage.err" &
 load=$!
 wait_ops 1000

@@ -2,7 +2,7 @@
  *
  *   signload --topology FILE --pin-source file:PIN --uri URI --pub PEM
  *            --threads N --count N [--status-out FILE] [--progress FILE]
- *            [--allow-failures 1 --pace-ms MS]   (an outage: failures allowed, pace them)
+ *            [--allow-failures 1 --pace-ms MS]   (an outage: failures allowed, every op paced)
  *
  * Every thread signs SHA-256 digests with CKM_ECDSA (EC keys) or
  * CKM_RSA_PKCS (RSA keys) and verifies each signature in software against
@@ -120,8 +120,6 @@ static void *worker(void *arg)
             if (took > worst_fail_ms)
                 worst_fail_ms = took;
             pthread_mutex_unlock(&worst_lock);
-            if (pace_ms)
-                usleep(pace_ms * 1000);
         } else if (!verify(hash, sig, len)) {
             atomic_fetch_add(&bad, 1);
         } else {
@@ -135,6 +133,8 @@ static void *worker(void *arg)
         n = atomic_fetch_add(&done, 1) + 1;
         if (progress_path && n % 200 == 0)
             write_progress(n);
+        if (pace_ms) /* an outage test: keep the load going through the outage */
+            usleep(pace_ms * 1000);
     }
     return NULL;
 }
