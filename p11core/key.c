@@ -588,8 +588,11 @@ int p11_key_supports(p11_key *key, CK_MECHANISM_TYPE mech, CK_FLAGS purpose)
         if (i == key->info.n_allowed_mechanisms)
             return 0;
     }
+    /* Only a known mechanism list can say no; when the core cannot tell
+     * (not started, no member answering), the operation itself reports the
+     * real cause instead of a misleading "mechanism not offered". */
     if (p11_core_ensure(key->core) != P11_OK)
-        return 0;
+        return 1;
     m = p11_partition_pick_member(key->part, 0);
-    return m != NULL && p11_member_has_mechanism(m, mech, purpose);
+    return m == NULL || p11_member_has_mechanism(m, mech, purpose);
 }

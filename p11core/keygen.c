@@ -161,7 +161,7 @@ p11_status p11_generate_key_pair(p11_core *core, const p11_uri *where,
                                  const p11_keygen_params *params, p11_key **out)
 {
     keygen_call c;
-    p11_partition *part;
+    p11_partition *part = NULL;
     unsigned char random_id[16];
     size_t len;
     char *pin = NULL;
@@ -249,7 +249,7 @@ static const p11_op_class random_class = {.run = random_on_member, .clone = rand
 p11_status p11_generate_random(p11_core *core, const p11_uri *where, unsigned char *out,
                                size_t len)
 {
-    p11_partition *part;
+    p11_partition *part = NULL;
     random_call c = {out, len};
     p11_status st;
     p11_uri *any = NULL;

@@ -258,7 +258,9 @@ void p11_member_load_mechanisms(p11_member *m)
     m->mechs = list;
     m->mech_info = info;
     m->n_mechs = list && info ? n : 0;
-    m->mechs_loaded = 1;
+    /* A list that could not be read is asked for again next time, never
+     * cached as "no mechanisms" for the life of the process. */
+    m->mechs_loaded = m->n_mechs > 0;
 }
 
 int p11_member_has_mechanism(p11_member *m, CK_MECHANISM_TYPE mech, CK_FLAGS purpose)
@@ -275,6 +277,11 @@ int p11_member_has_mechanism(p11_member *m, CK_MECHANISM_TYPE mech, CK_FLAGS pur
             return 1;
         }
         p11_member_load_mechanisms(m);
+        if (!m->mechs_loaded) {
+            /* unknown: the operation itself will say what the token thinks */
+            pthread_mutex_unlock(&m->lock);
+            return 1;
+        }
     }
     for (i = 0; i < m->n_mechs; i++)
         if (m->mechs[i] == mech) {

@@ -22,11 +22,11 @@
 #define SHIM_EXPORT __attribute__((visibility("default")))
 
 enum { F_Login, F_OpenSession, F_FindObjectsInit, F_SignInit, F_Sign, F_DecryptInit, F_Decrypt,
-       F_GenerateKeyPair, F_Initialize, F_Finalize, F_GetSlotList, F_CopyObject, F_COUNT };
+       F_GenerateKeyPair, F_Initialize, F_Finalize, F_GetSlotList, F_CopyObject, F_GetMechanismList, F_COUNT };
 static const char *const names[F_COUNT] = {
     "C_Login", "C_OpenSession", "C_FindObjectsInit", "C_SignInit", "C_Sign", "C_DecryptInit",
     "C_Decrypt", "C_GenerateKeyPair", "C_Initialize", "C_Finalize", "C_GetSlotList",
-    "C_CopyObject"};
+    "C_CopyObject", "C_GetMechanismList"};
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static CK_FUNCTION_LIST shim, *real;
@@ -109,6 +109,7 @@ SHIM(Decrypt, (CK_SESSION_HANDLE s, CK_BYTE *d, CK_ULONG dl, CK_BYTE *o, CK_ULON
      (s, d, dl, o, ol))
 SHIM(CopyObject, (CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE *t, CK_ULONG n,
                   CK_OBJECT_HANDLE *c), (s, o, t, n, c))
+SHIM(GetMechanismList, (CK_SLOT_ID id, CK_MECHANISM_TYPE *l, CK_ULONG *n), (id, l, n))
 SHIM(GenerateKeyPair, (CK_SESSION_HANDLE s, CK_MECHANISM *m, CK_ATTRIBUTE *pt, CK_ULONG pn,
                        CK_ATTRIBUTE *kt, CK_ULONG kn, CK_OBJECT_HANDLE *ph, CK_OBJECT_HANDLE *kh),
      (s, m, pt, pn, kt, kn, ph, kh))
@@ -155,6 +156,7 @@ SHIM_EXPORT CK_RV C_GetFunctionList(CK_FUNCTION_LIST **list)
         shim.C_Decrypt = shim_Decrypt;
         shim.C_GenerateKeyPair = shim_GenerateKeyPair;
         shim.C_CopyObject = shim_CopyObject;
+        shim.C_GetMechanismList = shim_GetMechanismList;
         if (getenv("P11SHIM_LOG"))
             log_file = fopen(getenv("P11SHIM_LOG"), "a");
         if (getenv("P11SHIM_FAIL"))

@@ -398,6 +398,22 @@ static void test_session_copy_is_made_once_and_signs(void **state)
     (void)state;
 }
 
+/* The mechanism check says no only when the token's list is known: a list
+ * that could not be read is asked for again, never cached as empty. */
+static void test_unreadable_mechanism_list_is_not_cached(void **state)
+{
+    p11_core *core = core_with_pin();
+    p11_key *key = open_key(core, "pkcs11:token=CORE;id=%02", CKO_PRIVATE_KEY);
+
+    shim_fail("C_GetMechanismList", CKR_GENERAL_ERROR, 1);
+    assert_true(p11_key_supports(key, CKM_ECDSA, CKF_SIGN));  /* unknown: not a "no" */
+    assert_true(p11_key_supports(key, CKM_ECDSA, CKF_SIGN));  /* read now */
+    assert_false(p11_key_supports(key, CKM_RSA_X9_31, CKF_SIGN)); /* SoftHSM lacks it */
+    p11_key_unref(key);
+    p11_core_free(core);
+    (void)state;
+}
+
 static void expect_module_error(const char *path, const char *fragment)
 {
     p11_core *core = p11_core_new();
@@ -498,6 +514,7 @@ int main(void)
         cmocka_unit_test(test_forked_child_signs_with_parents_key),
         cmocka_unit_test(test_two_cores_share_the_module),
         cmocka_unit_test(test_session_copy_is_made_once_and_signs),
+        cmocka_unit_test(test_unreadable_mechanism_list_is_not_cached),
         cmocka_unit_test(test_module_errors_name_the_cause),
         cmocka_unit_test(test_pin_sources_are_checked),
         cmocka_unit_test(test_config_errors),
