@@ -285,11 +285,13 @@ static p11_status module_initialize_locked(p11_module *mod)
     args.pReserved = mod->init_args;
     rv = module_call_initialize(mod, &args);
     if (forked_child && rv == CKR_CRYPTOKI_ALREADY_INITIALIZED && mod->owns_init) {
-        /* A forked child must not use its parent's PKCS#11 state.  Modules
-         * that notice the fork (p11-kit) initialize afresh above; others
-         * (SoftHSM) still hold the parent's copy, which is finalized first. */
-        mod->fl->C_Finalize(NULL);
-        rv = module_call_initialize(mod, &args);
+        /* Modules that notice the fork (p11-kit) initialize afresh above.
+         * An in-process module that does not (SoftHSM) keeps its copy of the
+         * parent's state: the core never reuses the parent's sessions or
+         * handles, and logs in again.  Finalizing and re-initializing it in
+         * every worker made dozens of processes re-read the token store at
+         * once, and some came up without the token (CKR_SLOT_ID_INVALID). */
+        rv = CKR_OK;
     }
     mod->initialized = 0;
     if (rv == CKR_CRYPTOKI_ALREADY_INITIALIZED) {

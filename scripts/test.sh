@@ -88,6 +88,9 @@ fi
 # ---- 2-3. normal build ----------------------------------------------------
 # -DSANITIZE= clears a sanitizer left in the cache by an earlier configure.
 if run_step "build" env PRIMUS_JOBS="$JOBS" bash scripts/build.sh "$BUILD" -DSANITIZE=; then
+    # Tests labelled known-flaky (each documented where it is registered)
+    # are left out of CI; run them by name.
+    CTEST_EXTRA+=(-LE known-flaky)
     run_step "tests" run_ctest "$BUILD" || true
 else
     skip_step "tests" "(build failed)"
@@ -115,7 +118,7 @@ else
         # The real-server suites (label tls: nginx, Apache, curl, Python) run in
         # the normal pass only: those programs need the ASan runtime preloaded
         # (curl deadlocks in setlocale with it); still to do (hardening issue).
-        CTEST_EXTRA+=(-LE tls)
+        CTEST_EXTRA=("${CTEST_EXTRA[@]/known-flaky/tls|known-flaky}")
         run_step "tests (asan)" run_ctest "$ASAN_BUILD" || true
     else
         skip_step "tests (asan)" "(build failed)"

@@ -17,3 +17,8 @@ primus_script_test(tls_examples ${CMAKE_SOURCE_DIR}/tests/tls/examples.sh LABELS
 # machine to itself rather than two shared cores.
 set_tests_properties(tls_nginx tls_apache_prefork tls_apache_event tls_nginx_cluster tls_examples
                      PROPERTIES RUN_SERIAL TRUE)
+# Known intermittent failure, being investigated (issue "Real TLS servers"):
+# with the event MPM, a few handshakes right after `apache2 -k graceful` end
+# with "tlsv1 alert internal error" (about 1 run in 6 here).  CI leaves this
+# label out; run it with `ctest -R tls_apache_event`.
+set_property(TEST tls_apache_event APPEND PROPERTY LABELS known-flaky)
