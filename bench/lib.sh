@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by tlsbench.sh and startup.sh.  Source it after setting SRC.
 #
 #   bench_init NAME       temp dir $WORK (removed at exit, servers killed),
@@ -107,9 +108,9 @@ free_port() {
 }
 
 wait_port() {
-    local i hex
+    local hex
     hex=$(printf '%04X' "$1")
-    for i in $(seq 1 200); do
+    for _ in $(seq 1 200); do
         grep -q "^ *[0-9]*: 0100007F:$hex 00000000:0000 0A" /proc/net/tcp 2>/dev/null && return 0
         sleep 0.05
     done

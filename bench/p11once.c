@@ -37,7 +37,7 @@ static void step(const char *what)
     t_last = t;
 }
 
-static void die(const char *what, CK_RV rv)
+static __attribute__((noreturn)) void die(const char *what, CK_RV rv)
 {
     fprintf(stderr, "p11once: %s failed (0x%lx)\n", what, (unsigned long)rv);
     exit(1);

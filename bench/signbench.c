@@ -49,6 +49,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
+#include <openssl/pem.h>
 #include <openssl/provider.h>
 #include <openssl/rsa.h>
 #include <openssl/store.h>
@@ -89,7 +90,7 @@ static struct {
     .rss_contender = "provider",
 };
 
-static void die(const char *fmt, ...)
+static __attribute__((noreturn, format(printf, 1, 2))) void die(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -219,6 +220,7 @@ typedef struct bench_key {
     EVP_PKEY *eng_pkey;        /* through libp11 */
     CK_OBJECT_HANDLE shared;   /* --extra: session copy held by the admin session */
     EVP_PKEY *sw_pkey;         /* --extra: a software key of the same size */
+    EVP_PKEY *swp_pkey;        /* --extra: the same, decoded from PEM in pctx */
     char uri[160];
 } bench_key;
 
@@ -445,13 +447,17 @@ static EVP_PKEY *provider_load_key(const char *uri)
 }
 
 /* ---- contenders ----------------------------------------------------------------- */
-enum { C_RAW_TOKEN, C_RAW_SESSION, C_PROVIDER, C_LIBP11, C_RAW_SHARED, C_SOFTWARE, N_CONT };
+enum { C_RAW_TOKEN, C_RAW_SESSION, C_PROVIDER, C_LIBP11, C_RAW_SHARED, C_SOFTWARE, C_SW_PROV,
+       N_CONT };
 static const char *const cont_names[N_CONT] = {"raw-token", "raw-session", "provider", "libp11",
-                                               "raw-shared", "software"};
+                                               "raw-shared", "software", "sw+primus"};
 /* --extra adds raw-shared (one session copy of the key, made in the admin
  * session and used by every thread, as a session-key cache shared by a
- * session pool would) and software (the default provider with a key of the
- * same size in memory: what a PEM key costs). */
+ * session pool would), software (the default provider with a key of the
+ * same size in memory: what a PEM key costs) and sw+primus (the same
+ * software key read from PEM in the provider's library context, where
+ * primus is loaded beside the default provider: what merely loading the
+ * provider costs a program that signs with a PEM key). */
 static int cont_enabled(int c)
 {
     if (opt.only_set && !opt.only[c])
@@ -514,8 +520,10 @@ static int worker_init(worker *w, int cont, alg_def *a)
     case C_PROVIDER:
     case C_LIBP11:
     case C_SOFTWARE:
+    case C_SW_PROV:
         if ((cont == C_PROVIDER ? a->k->prov_pkey
-             : cont == C_LIBP11 ? a->k->eng_pkey : a->k->sw_pkey) == NULL) {
+             : cont == C_LIBP11 ? a->k->eng_pkey
+             : cont == C_SOFTWARE ? a->k->sw_pkey : a->k->swp_pkey) == NULL) {
             snprintf(w->err, sizeof(w->err), "no key");
             return 0;
         }
@@ -591,7 +599,8 @@ static int provider_sign(worker *w)
     }
     *p = OSSL_PARAM_construct_end();
     if (EVP_DigestSignInit_ex(w->mctx, NULL, a->md, w->cont == C_SOFTWARE ? vctx : pctx, NULL,
-                              w->cont == C_SOFTWARE ? a->k->sw_pkey : a->k->prov_pkey,
+                              w->cont == C_SOFTWARE ? a->k->sw_pkey
+                              : w->cont == C_SW_PROV ? a->k->swp_pkey : a->k->prov_pkey,
                               a->pss ? params : NULL) != 1
         || EVP_DigestSign(w->mctx, w->sig, &len, message, sizeof(message)) != 1) {
         unsigned long code = ERR_peek_last_error();
@@ -635,6 +644,7 @@ static NOINLINE int sign_raw_shared(worker *w) { last_contender = 2; return raw_
 static NOINLINE int sign_provider(worker *w) { last_contender = 3; return provider_sign(w); }
 static NOINLINE int sign_software(worker *w) { last_contender = 4; return provider_sign(w); }
 static NOINLINE int sign_libp11(worker *w) { last_contender = 5; return libp11_sign(w); }
+static NOINLINE int sign_sw_prov(worker *w) { last_contender = 6; return provider_sign(w); }
 
 static int worker_sign(worker *w)
 {
@@ -644,6 +654,7 @@ static int worker_sign(worker *w)
     case C_RAW_SHARED: return sign_raw_shared(w);
     case C_PROVIDER: return sign_provider(w);
     case C_SOFTWARE: return sign_software(w);
+    case C_SW_PROV: return sign_sw_prov(w);
     default: return sign_libp11(w);
     }
 }
@@ -676,7 +687,8 @@ static int worker_verify(worker *w)
         siglen = (size_t)l;
     }
     ok = EVP_DigestVerifyInit_ex(m, &vp, a->md, vctx, NULL,
-                                 w->cont == C_SOFTWARE ? a->k->sw_pkey : a->k->verify_pkey,
+                                 w->cont == C_SOFTWARE || w->cont == C_SW_PROV ? a->k->sw_pkey
+                                                                               : a->k->verify_pkey,
                                  NULL) == 1;
     if (ok && a->pss)
         ok = EVP_PKEY_CTX_set_rsa_padding(vp, RSA_PKCS1_PSS_PADDING) > 0
@@ -1165,6 +1177,16 @@ int main(int argc, char **argv)
                                   : EVP_PKEY_Q_keygen(vctx, NULL, "EC", keys[j].group);
             if (keys[j].sw_pkey == NULL)
                 ossl_die("software key generation failed");
+            {
+                /* the same key through PEM, decoded where primus is loaded */
+                BIO *b = BIO_new(BIO_s_mem());
+                if (b == NULL || !PEM_write_bio_PrivateKey(b, keys[j].sw_pkey, NULL, NULL, 0,
+                                                           NULL, NULL)
+                    || (keys[j].swp_pkey = PEM_read_bio_PrivateKey_ex(b, NULL, NULL, NULL, pctx,
+                                                                      NULL)) == NULL)
+                    ossl_die("reading the software key from PEM in the provider's context");
+                BIO_free(b);
+            }
         }
     }
 
@@ -1279,16 +1301,16 @@ int main(int argc, char **argv)
                 }
                 printf("%-12s %3d", algs[j].name, n);
                 for (c = 0; c < N_CONT; c++) {
+                    if (c == C_PROVIDER && ceil_ > 0)
+                        printf(" %11.0f", ceil_);
+                    else if (c == C_PROVIDER)
+                        printf(" %11s", "-");
                     if (!cont_enabled(c) && c < C_RAW_SHARED) {
                         printf(" %11s", "-");
                         continue;
                     }
                     if (!cont_enabled(c))
                         continue;
-                    if (c == C_PROVIDER && ceil_ > 0)
-                        printf(" %11.0f", ceil_);
-                    else if (c == C_PROVIDER)
-                        printf(" %11s", "-");
                     if (med[c] < 0)
                         printf(" %11s", "-");
                     else
@@ -1380,6 +1402,7 @@ int main(int argc, char **argv)
      * does not finalize it), then libp11, then our own session and module. */
     for (j = 0; j < N_KEYS; j++) {
         EVP_PKEY_free(keys[j].sw_pkey);
+        EVP_PKEY_free(keys[j].swp_pkey);
         EVP_PKEY_free(keys[j].prov_pkey);
         EVP_PKEY_free(keys[j].eng_pkey);
         EVP_PKEY_free(keys[j].verify_pkey);

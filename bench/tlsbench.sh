@@ -55,7 +55,7 @@ if [ "$NGINX" = 1 ] && ! command -v nginx >/dev/null; then
 fi
 bench_init tlsbench
 cd "$WORK" || exit 1
-declare -A PORT
+declare -A PORT PGID
 kid=1
 for alg in $ALGS; do
     case $alg in rsa2048|p256) ;; *) echo "tlsbench: --algs: rsa2048, p256" >&2; exit 2 ;; esac
@@ -71,6 +71,7 @@ sserver() { # NAME CONF KEY CERT
         openssl s_server -accept "127.0.0.1:$port" -tls1_3 -num_tickets 0 -quiet \
         -cert "$4" -key "$3"
     PORT[$1]=$port
+    PGID[$1]=${BENCH_GROUPS[-1]}
 }
 for alg in $ALGS; do
     sserver "$alg/s_server/HSM" "$CONF" "$(bench_uri "$alg")" "$alg.crt"
@@ -119,8 +120,13 @@ if [ "$NGINX" = 1 ]; then
     nginx_conf PEM .key
     bench_start nginx-HSM "OPENSSL_CONF=$CONF" "SOFTHSM2_CONF=$SOFTHSM2_CONF" -- \
         nginx -p "$WORK/nginx-HSM" -c "$WORK/nginx-HSM/nginx.conf" -e "$WORK/nginx-HSM/error.log"
+    PG_NGINX_HSM=${BENCH_GROUPS[-1]}
     bench_start nginx-PEM "OPENSSL_CONF=/dev/null" -- \
         nginx -p "$WORK/nginx-PEM" -c "$WORK/nginx-PEM/nginx.conf" -e "$WORK/nginx-PEM/error.log"
+    for alg in $ALGS; do
+        PGID[$alg/nginx/HSM]=$PG_NGINX_HSM
+        PGID[$alg/nginx/PEM]=${BENCH_GROUPS[-1]}
+    done
 fi
 
 # Check every server once: TLS 1.3, certificate verified against the
@@ -151,48 +157,77 @@ for s in "${SERVERS[@]}"; do
 done
 [ "$status" = 0 ] || exit 1
 
+# CPU time (clock ticks, user + system) of every process in a process group:
+# the server's own work, whatever else runs on the machine.
+pg_ticks() {
+    local f total=0 rest
+    for f in /proc/[0-9]*/stat; do
+        read -r rest 2>/dev/null <"$f" || continue
+        rest=${rest##*) } # fields after "pid (comm) ": state ppid pgrp ... utime(12) stime(13)
+        set -- $rest
+        [ "${3:-}" = "$PG_WANT" ] && total=$((total + ${12} + ${13}))
+    done
+    echo "$total"
+}
+CLK_TCK=$(getconf CLK_TCK)
+
+stats() { # KIND: median rate, median server µs per handshake, spread of the rates
+    local k=$1
+    tr ' ' '\n' <<<"${RATES[$k]}" | grep . | median
+    tr ' ' '\n' <<<"${CPUS[$k]}" | grep . | median
+    tr ' ' '\n' <<<"${RATES[$k]}" | grep . | sort -g |
+        awk '{v[NR]=$1} END {m=(NR%2)?v[(NR+1)/2]:(v[NR/2]+v[NR/2+1])/2; if (m>0) print (v[NR]-v[1])/m; else print 0}'
+}
+
 echo
 echo "TLS 1.3 full handshakes per second: median of $ROUNDS round(s) of ${SECONDS_PER}s," \
     "tlsclient with $THREADS threads, no resumption (nproc $(nproc), load $(cut -d' ' -f1-3 /proc/loadavg))"
-printf '%-8s %-9s %9s %9s %9s %8s %9s\n' alg server HSM PEM PEM+prov HSM/PEM spread
-[ -n "$CSV" ] && echo "alg,server,kind,round,rate" >"$CSV"
+echo "us/hs: CPU time (user + system) of the server's processes per handshake, median"
+printf '%-8s %-9s %9s %9s %9s %8s %10s %10s %10s %7s\n' alg server HSM PEM PEM+prov HSM/PEM \
+    "HSM us/hs" "PEM us/hs" "P+p us/hs" spread
+[ -n "$CSV" ] && echo "alg,server,kind,round,rate,server_cpu_us_per_handshake" >"$CSV"
 for alg in $ALGS; do
     for srv in s_server nginx; do
         [ "$srv" = nginx ] && [ "$NGINX" = 0 ] && continue
         kinds=(HSM PEM)
         [ "$srv" = s_server ] && kinds+=(PEM+prov)
-        declare -A RATES=()
+        declare -A RATES=() CPUS=()
         for r in $(seq 1 "$ROUNDS"); do
             n=${#kinds[@]}
             for i in $(seq 0 $((n - 1))); do
                 k=${kinds[$(((i + r) % n))]}
+                PG_WANT=${PGID[$alg/$srv/$k]}
+                t0=$(pg_ticks)
                 line=$("$CLIENT" --port "${PORT[$alg/$srv/$k]}" --seconds "$SECONDS_PER" \
                     --threads "$THREADS" 2>"$WORK/client.err")
+                t1=$(pg_ticks)
+                count=$(awk '{print $2}' <<<"$line")
                 rate=$(awk '{print $6}' <<<"$line")
                 errs=$(awk '{print $8}' <<<"$line")
                 if [ -z "$rate" ] || [ "${errs:-1}" != 0 ]; then
                     echo "tlsbench: $alg $srv $k: $line $(cat "$WORK/client.err")" >&2
                 fi
+                cpu=$(awk -v d=$((t1 - t0)) -v n="${count:-0}" -v hz="$CLK_TCK" \
+                    'BEGIN {print (n > 0) ? d * 1e6 / hz / n : 0}')
                 RATES[$k]+="${rate:-0} "
-                [ -n "$CSV" ] && echo "$alg,$srv,$k,$r,${rate:-0}" >>"$CSV"
+                CPUS[$k]+="$cpu "
+                [ -n "$CSV" ] && echo "$alg,$srv,$k,$r,${rate:-0},$cpu" >>"$CSV"
             done
         done
-        hsm=$(tr ' ' '\n' <<<"${RATES[HSM]}" | grep . | median)
-        pem=$(tr ' ' '\n' <<<"${RATES[PEM]}" | grep . | median)
-        pp=-
-        [ "$srv" = s_server ] && pp=$(tr ' ' '\n' <<<"${RATES[PEM+prov]}" | grep . | median)
-        # spread: (max-min)/median of the HSM and PEM rounds, the larger
-        spread=$(for k in HSM PEM; do
-            tr ' ' '\n' <<<"${RATES[$k]}" | grep . | sort -g |
-                awk '{v[NR]=$1} END {m=(NR%2)?v[(NR+1)/2]:(v[NR/2]+v[NR/2+1])/2; if (m>0) print (v[NR]-v[1])/m; else print 0}'
-        done | sort -g | tail -1)
-        printf '%-8s %-9s %9.0f %9.0f %9s %8.3f %8.0f%%\n' "$alg" "$srv" "$hsm" "$pem" \
-            "$( [ "$pp" = - ] && echo - || printf '%.0f' "$pp")" \
-            "$(awk -v a="$hsm" -v b="$pem" 'BEGIN {print (b > 0) ? a / b : 0}')" \
+        mapfile -t H < <(stats HSM)
+        mapfile -t P < <(stats PEM)
+        PP=(- - 0)
+        [ "$srv" = s_server ] && mapfile -t PP < <(stats PEM+prov)
+        spread=$(printf '%s\n' "${H[2]}" "${P[2]}" | sort -g | tail -1)
+        printf '%-8s %-9s %9.0f %9.0f %9s %8.3f %10.0f %10.0f %10s %6.0f%%\n' "$alg" "$srv" \
+            "${H[0]}" "${P[0]}" "$( [ "${PP[0]}" = - ] && echo - || printf '%.0f' "${PP[0]}")" \
+            "$(awk -v a="${H[0]}" -v b="${P[0]}" 'BEGIN {print (b > 0) ? a / b : 0}')" \
+            "${H[1]}" "${P[1]}" "$( [ "${PP[1]}" = - ] && echo - || printf '%.0f' "${PP[1]}")" \
             "$(awk -v s="$spread" 'BEGIN {print s * 100}')"
-        unset RATES
+        unset RATES CPUS
     done
 done
+echo "(HSM/PEM: ratio of the median rates; spread: (max - min) / median of the HSM or PEM rates, the larger)"
 
 # The servers must still be alive and quiet.
 for g in "${BENCH_GROUPS[@]}"; do
