@@ -352,6 +352,11 @@ static void primus_prov_free(primus_prov *prov)
     /* p11core decides whether finalizing the module is safe (not when the
      * process is exiting, or with the no-deinit quirk). */
     p11_core_free(prov->core);
+    {
+        size_t i;
+        for (i = 0; i < sizeof(prov->digests) / sizeof(prov->digests[0]); i++)
+            EVP_MD_free(atomic_load(&prov->digests[i]));
+    }
     prov->core = NULL;
     if (prov->deflt != NULL)
         OSSL_PROVIDER_unload(prov->deflt);
@@ -533,4 +538,29 @@ int OSSL_provider_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in,
 err:
     primus_prov_free(prov);
     return 0;
+}
+
+EVP_MD *primus_fetch_digest(primus_prov *prov, const char *name)
+{
+    static const char *const cached[] = {"SHA1", "SHA2-224", "SHA2-256", "SHA2-384", "SHA2-512"};
+    EVP_MD *md;
+    size_t i;
+
+    for (i = 0; i < sizeof(cached) / sizeof(cached[0]); i++) {
+        md = atomic_load(&prov->digests[i]);
+        if (md != NULL && EVP_MD_is_a(md, name))
+            return EVP_MD_up_ref(md) ? md : NULL;
+    }
+    md = EVP_MD_fetch(prov->libctx, name, NULL);
+    if (md == NULL)
+        return NULL;
+    for (i = 0; i < sizeof(cached) / sizeof(cached[0]); i++)
+        if (EVP_MD_is_a(md, cached[i])) {
+            EVP_MD *none = NULL;
+            /* keep one reference in the cache; a lost race just frees it */
+            if (EVP_MD_up_ref(md) && !atomic_compare_exchange_strong(&prov->digests[i], &none, md))
+                EVP_MD_free(md);
+            break;
+        }
+    return md;
 }

@@ -19,6 +19,7 @@
 #ifndef PRIMUS_PROVIDER_H
 #define PRIMUS_PROVIDER_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <openssl/core.h>
 #include <openssl/core_dispatch.h>
@@ -91,7 +92,14 @@ typedef struct primus_prov {
      * text, by every operation that would use the HSM. */
     int config_reason;
     char config_error[512];
+    /* SHA-1 and SHA-2 digests fetched once (see primus_fetch_digest):
+     * a signature init must not pay a method-store fetch. */
+    EVP_MD *_Atomic digests[5];
 } primus_prov;
+
+/* The digest called name from the provider's own library context, as a
+ * new reference (free it with EVP_MD_free); NULL when unknown. */
+EVP_MD *primus_fetch_digest(primus_prov *prov, const char *name);
 
 /* 1 when the configuration was good; otherwise raises its error, 0. */
 int primus_prov_ready(const primus_prov *prov);

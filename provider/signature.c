@@ -196,7 +196,7 @@ static int set_md(primus_sig_ctx *ctx, const char *mdname)
                      "the digest cannot be changed once hashing has started");
         return 0;
     }
-    md = EVP_MD_fetch(ctx->prov->libctx, mdname, NULL);
+    md = primus_fetch_digest(ctx->prov, mdname);
     if (md == NULL) {
         PRIMUS_RAISE(ctx->prov, PRIMUS_R_UNSUPPORTED_DIGEST,
                      "unknown digest \"%s\"; use SHA1, SHA224, SHA256, SHA384 or SHA512", mdname);
@@ -224,7 +224,7 @@ static int set_md(primus_sig_ctx *ctx, const char *mdname)
 
 static int set_mgf1(primus_sig_ctx *ctx, const char *mdname)
 {
-    EVP_MD *md = EVP_MD_fetch(ctx->prov->libctx, mdname, NULL);
+    EVP_MD *md = primus_fetch_digest(ctx->prov, mdname);
 
     if (md == NULL) {
         PRIMUS_RAISE(ctx->prov, PRIMUS_R_UNSUPPORTED_DIGEST, "unknown MGF1 digest \"%s\"",
@@ -510,17 +510,58 @@ end:
     return ok;
 }
 
+/* One DER INTEGER from a big-endian unsigned number; returns its size. */
+static size_t der_integer(const unsigned char *n, size_t len, unsigned char *out)
+{
+    size_t skip = 0, body, at = 0;
+
+    while (skip + 1 < len && n[skip] == 0)
+        skip++;
+    body = len - skip + (n[skip] & 0x80 ? 1 : 0);
+    out[at++] = 0x02;
+    out[at++] = (unsigned char)body; /* at most 67 bytes (P-521) */
+    if (n[skip] & 0x80)
+        out[at++] = 0;
+    memcpy(out + at, n + skip, len - skip);
+    return at + len - skip;
+}
+
+/* The token's r||s as the DER ECDSA-Sig-Value OpenSSL expects, written
+ * directly: a signature is too hot a path for ECDSA_SIG and two encodings.
+ * 0 when out is too small. */
+static int ecdsa_der_from_raw(const unsigned char *raw, size_t half, unsigned char *out,
+                              size_t outsize, size_t *outlen)
+{
+    unsigned char body[2 * (3 + 66)];
+    size_t n, hdr;
+
+    if (half == 0 || half > 66)
+        return 0;
+    n = der_integer(raw, half, body);
+    n += der_integer(raw + half, half, body + n);
+    hdr = n < 0x80 ? 2 : 3;
+    if (hdr + n > outsize)
+        return 0;
+    out[0] = 0x30;
+    if (hdr == 2) {
+        out[1] = (unsigned char)n;
+    } else {
+        out[1] = 0x81;
+        out[2] = (unsigned char)n;
+    }
+    memcpy(out + hdr, body, n);
+    *outlen = hdr + n;
+    return 1;
+}
+
 static int ecdsa_hsm_sign_hash(primus_sig_ctx *ctx, unsigned char *sig, size_t *siglen,
                                size_t sigsize, const unsigned char *tbs, size_t tbslen)
 {
     CK_MECHANISM mech = { CKM_ECDSA, NULL, 0 };
     size_t nbytes = ((size_t)primus_key_bits(ctx->key) + 7) / 8;
     unsigned char raw[2 * 66 + 8];
-    size_t rawlen = sizeof(raw), half;
-    ECDSA_SIG *es = NULL;
-    BIGNUM *r = NULL, *s = NULL;
-    unsigned char *p;
-    int len, ok = 0;
+    size_t rawlen = sizeof(raw);
+    int ok = 0;
 
     if (ctx->md != NULL && tbslen != ctx->md_size) {
         PRIMUS_RAISE(ctx->prov, PRIMUS_R_BAD_PARAMETER,
@@ -542,28 +583,13 @@ static int ecdsa_hsm_sign_hash(primus_sig_ctx *ctx, unsigned char *sig, size_t *
                      "the token returned a %zu-byte ECDSA signature (expected r||s)", rawlen);
         return 0;
     }
-    half = rawlen / 2;
-    es = ECDSA_SIG_new();
-    r = BN_bin2bn(raw, (int)half, NULL);
-    s = BN_bin2bn(raw + half, (int)half, NULL);
-    if (es == NULL || r == NULL || s == NULL || !ECDSA_SIG_set0(es, r, s)) {
-        BN_free(r);
-        BN_free(s);
+    if (!ecdsa_der_from_raw(raw, rawlen / 2, sig, sigsize, siglen)) {
+        PRIMUS_RAISE(ctx->prov, PRIMUS_R_BUFFER, "the signature buffer holds %zu bytes, too few "
+                     "for a %zu-byte ECDSA signature", sigsize, rawlen);
         goto end;
     }
-    len = i2d_ECDSA_SIG(es, NULL);
-    if (len <= 0)
-        goto end;
-    if ((size_t)len > sigsize) {
-        PRIMUS_RAISE(ctx->prov, PRIMUS_R_BUFFER, "the signature buffer holds %zu bytes, %d needed",
-                     sigsize, len);
-        goto end;
-    }
-    p = sig;
-    *siglen = (size_t)i2d_ECDSA_SIG(es, &p);
     ok = 1;
 end:
-    ECDSA_SIG_free(es);
     OPENSSL_cleanse(raw, sizeof(raw));
     return ok;
 }
