@@ -360,6 +360,14 @@ p11_status p11_module_reinitialize(p11_module *mod)
         mod->fl->C_Finalize(NULL);
     mod->initialized = 0;
     st = module_initialize_locked(mod);
+    if (st == P11_OK && !mod->owns_init) {
+        /* "Already initialized" here means an earlier C_Initialize that
+         * failed (node down) left the instance half started (p11-kit):
+         * finalize it too, or the member never comes back. */
+        mod->fl->C_Finalize(NULL);
+        mod->initialized = 0;
+        st = module_initialize_locked(mod);
+    }
     pthread_mutex_unlock(&init_lock);
     return st;
 }
