@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "audit.h"
 #include "topology.h"
 
 /* ---- process generation: bumped in every forked child ---- */
@@ -309,6 +310,7 @@ static p11_status restart_after_fork(p11_core *core)
 
     /* the parent's threads (prober, gate workers) do not exist here */
     core->prober_gen = 0;
+    p11_audit_after_fork(core);
     for (i = 0; i < core->n_parts; i++)
         for (j = 0; j < core->parts[i]->n_members; j++) {
             p11_member *m = core->parts[i]->members[j];
@@ -333,6 +335,27 @@ static p11_status restart_after_fork(p11_core *core)
         if (core->modules[i]->initialized)
             discover_module(core, core->modules[i]);
     return st;
+}
+
+/* What the process started with: the evidence that the audited
+ * operations ran under this configuration. */
+static void record_config_load(p11_core *core, p11_status st)
+{
+    char detail[256];
+    size_t members = 0;
+    p11_audit_fields f = {.event = "config-load", .rv = st == P11_OK ? CKR_OK : p11_error_rv(),
+                          .has_rv = 1, .detail = detail};
+
+    if (!core->audit)
+        return;
+    for (size_t i = 0; i < core->n_parts; i++)
+        members += core->parts[i]->n_members;
+    snprintf(detail, sizeof(detail), "%s %s; %zu partition(s), %zu member(s)%s%s",
+             core->topology_file ? "topology" : "module",
+             core->topology_file ? core->topology_file : configured_module_path(core),
+             core->n_parts, members, st == P11_OK ? "" : "; start failed: ",
+             st == P11_OK ? "" : p11_status_name(st));
+    p11_audit_record(core, &f);
 }
 
 static _Thread_local int inside_start;
@@ -361,12 +384,14 @@ p11_status p11_core_ensure(p11_core *core)
             p11_module *mod;
             if (core->quirk_no_deinit)
                 atomic_store(&guard_no_deinit, 1);
-            if (core->topology_file)
+            st = p11_audit_open(core);
+            if (st == P11_OK && core->topology_file)
                 st = start_from_topology(core);
-            else
+            else if (st == P11_OK)
                 st = load_module_locked(core, configured_module_path(core), &mod);
             if (st == P11_OK)
                 core->started = 1;
+            record_config_load(core, st);
         } else {
             st = restart_after_fork(core);
         }
@@ -448,6 +473,7 @@ void p11_core_free(p11_core *core)
     free(core->parts);
     for (i = 0; i < core->n_modules; i++)
         p11_module_release(core->modules[i], core->quirk_no_deinit);
+    p11_audit_free(core); /* last: stopping members may still have left records */
     free(core->module_path);
     if (core->token_pin_spec)
         p11_wipe(core->token_pin_spec, strlen(core->token_pin_spec));

@@ -36,6 +36,12 @@ p11_status p11_pin_resolve(const char *spec, char **pin);
 p11_status p11_pin_from_uri(const p11_uri *uri, char **pin);
 void p11_pin_free(char *pin);
 void p11_wipe(void *p, size_t n);
+/* Read a secret file (PIN, audit key): regular, not readable by group or
+ * others, non-empty, at most max bytes, one trailing newline dropped.
+ * Messages name it as `what` and say the file should hold `fill_hint`;
+ * errors carry status st.  *out is NUL-terminated, malloc'd: wipe it. */
+p11_status p11_secret_file_read(const char *path, const char *what, const char *fill_hint,
+                                size_t max, p11_status st, unsigned char **out, size_t *out_len);
 
 /* ---- modules (module.c) ---- */
 typedef struct p11_module {
@@ -66,6 +72,7 @@ p11_status p11_module_reinitialize(p11_module *mod);
 void p11_module_release(p11_module *mod, int no_deinit);
 
 /* ---- members and partitions (member.c) ---- */
+typedef struct p11_audit p11_audit;
 typedef enum p11_member_state {
     P11_MEMBER_UP = 0,
     P11_MEMBER_DOWN = 1
@@ -165,6 +172,9 @@ p11_status p11_partition_offer_pin(p11_partition *part, const char *pin);
  * a live member, round robin within it, skipping those in `tried`. */
 p11_member *p11_partition_pick_member(p11_partition *part, unsigned tried_mask);
 void p11_member_mark_down(p11_member *m, CK_RV rv);
+/* The member that served (or last failed) the calling thread's last
+ * p11_partition_run, NULL when none was tried. */
+p11_member *p11_partition_served(void);
 void p11_member_mark_up(p11_member *m);
 void p11_member_free(p11_member *m);
 void p11_member_fill(p11_member *m, CK_SLOT_ID slot, const CK_SLOT_INFO *si,
@@ -187,6 +197,11 @@ void p11_partition_free(p11_partition *part);
  * in messages.  On failure the thread error is set from the last code. */
 p11_status p11_partition_run(p11_partition *part, unsigned flags, const char *what,
                              const p11_op_class *cls, void *arg);
+/* Run op on this one member, whatever the others do (no failover): for
+ * proofs that every member works.  A member known to be down is not
+ * called.  Messages name the member. */
+p11_status p11_member_run(p11_member *m, unsigned flags, const char *what,
+                          const p11_op_class *cls, void *arg);
 /* One attempt on one member: borrow a session (logged in when asked), run,
  * give the session back, or close it when the member failed.  *fault says
  * whether the member (not the caller) failed. */
@@ -255,6 +270,7 @@ struct p11_core {
     char *audit_log;
     char *audit_key;
     int audit_fail_open;
+    struct p11_audit *audit;     /* the open log (audit.c), NULL without one */
     int session_key_cache; /* -1 auto, 0 no, 1 yes */
     unsigned member_timeout_ms;
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "audit.h"
 #include "rv.h"
 
 #define P11_MAX_OUTPUT 1024 /* RSA-8192 signatures; EC and Ed are far smaller */
@@ -95,6 +96,23 @@ static p11_status ambiguous_error(const p11_object_list *list)
                          list->count, names);
 }
 
+void p11_audit_lookup_failed(p11_core *core, const p11_uri *uri, const char *reason)
+{
+    char *text;
+    p11_audit_fields f = {.event = "lookup-failed", .detail = reason};
+
+    if (!core->audit)
+        return;
+    if (p11_error_rv() != CKR_OK) {
+        f.rv = p11_error_rv();
+        f.has_rv = 1;
+    }
+    text = p11_uri_format(uri, P11_URI_FORMAT_OMIT_PIN);
+    f.uri = text;
+    p11_audit_record(core, &f);
+    free(text);
+}
+
 p11_status p11_key_open_uri(p11_core *core, const p11_uri *uri, CK_OBJECT_CLASS cls,
                             p11_key **out)
 {
@@ -103,8 +121,11 @@ p11_status p11_key_open_uri(p11_core *core, const p11_uri *uri, CK_OBJECT_CLASS 
 
     *out = NULL;
     st = p11_find_objects(core, uri, cls, &list);
-    if (st != P11_OK)
+    if (st != P11_OK) {
+        if (st != P11_ERR_URI && st != P11_ERR_MEMORY)
+            p11_audit_lookup_failed(core, uri, p11_error_message());
         return st;
+    }
     if (list.count == 0) {
         char *text = p11_uri_format(uri, P11_URI_FORMAT_OMIT_PIN);
         st = p11_error_set(P11_ERR_NOT_FOUND, CKR_OK,
@@ -117,6 +138,8 @@ p11_status p11_key_open_uri(p11_core *core, const p11_uri *uri, CK_OBJECT_CLASS 
     } else {
         st = p11_key_open(core, &list.items[0], uri, out);
     }
+    if (st != P11_OK)
+        p11_audit_lookup_failed(core, uri, p11_error_message());
     p11_object_list_clear(&list);
     return st;
 }
@@ -385,14 +408,38 @@ static const char *operation_name(int which)
     return names[which];
 }
 
-static p11_status run_key_call(p11_key *key, int which, const CK_MECHANISM *mech,
-                               const unsigned char *in, size_t in_len, const unsigned char *sig,
-                               size_t sig_len, unsigned char *out, size_t *out_len)
+/* The audit record of one operation with a key: who served, the result
+ * (the PKCS#11 code behind a failure) and how long it took. */
+static void record_key_op(p11_key *key, const char *event, CK_MECHANISM_TYPE mech, p11_status st,
+                          unsigned long long started_ns)
+{
+    p11_audit_fields f = {.event = event,
+                          .member = p11_partition_served(),
+                          .partition = key->part->name,
+                          .key = &key->info,
+                          .mech = mech,
+                          .has_mech = 1,
+                          .rv = st == P11_OK ? CKR_OK : p11_error_rv(),
+                          .has_rv = 1,
+                          .started_ns = started_ns};
+    if (st != P11_OK && f.rv == CKR_OK)
+        f.rv = CKR_FUNCTION_FAILED; /* refused before reaching the token */
+    p11_audit_record(key->core, &f);
+}
+
+/* One operation with the key: on a live member with failover (member
+ * NULL), or on that member alone. */
+static p11_status run_key_call(p11_key *key, p11_member *member, int which,
+                               const CK_MECHANISM *mech, const unsigned char *in, size_t in_len,
+                               const unsigned char *sig, size_t sig_len, unsigned char *out,
+                               size_t *out_len)
 {
     unsigned char buf[P11_MAX_OUTPUT];
     size_t max = max_output(key);
     key_call c = {key, *mech, which, in, in_len, sig, sig_len, NULL, 0};
     unsigned flags = P11_RUN_IDEMPOTENT;
+    int sensitive = which == KEY_SIGN || which == KEY_DECRYPT;
+    unsigned long long t0;
     char what[128];
     p11_status st;
 
@@ -403,8 +450,11 @@ static p11_status run_key_call(p11_key *key, int which, const CK_MECHANISM *mech
     st = p11_core_ensure(key->core);
     if (st != P11_OK)
         return st;
-    if (which == KEY_SIGN || which == KEY_DECRYPT)
+    if (sensitive) {
         flags |= P11_RUN_NEEDS_LOGIN;
+        if ((st = p11_audit_admit(key->core)) != P11_OK)
+            return st;
+    }
     /* Give the token a buffer that always fits, so no operation is left
      * half-done in a pooled session by CKR_BUFFER_TOO_SMALL. */
     if (out_len) {
@@ -419,7 +469,11 @@ static p11_status run_key_call(p11_key *key, int which, const CK_MECHANISM *mech
     snprintf(what, sizeof(what), "%s with %s (%s)", operation_name(which),
              key->info.label && key->info.label[0] ? key->info.label : "key",
              p11_mechanism_name(mech->mechanism));
-    st = p11_partition_run(key->part, flags, what, &key_call_class, &c);
+    t0 = p11_now_ns();
+    st = member ? p11_member_run(member, flags, what, &key_call_class, &c)
+                : p11_partition_run(key->part, flags, what, &key_call_class, &c);
+    if (sensitive)
+        record_key_op(key, which == KEY_SIGN ? "sign" : "decrypt", mech->mechanism, st, t0);
     if (st != P11_OK || out_len == NULL)
         return st;
     if (c.out == buf) {
@@ -439,25 +493,75 @@ static p11_status run_key_call(p11_key *key, int which, const CK_MECHANISM *mech
 p11_status p11_key_sign(p11_key *key, const CK_MECHANISM *mech, const unsigned char *in,
                         size_t in_len, unsigned char *out, size_t *out_len)
 {
-    return run_key_call(key, KEY_SIGN, mech, in, in_len, NULL, 0, out, out_len);
+    return run_key_call(key, NULL, KEY_SIGN, mech, in, in_len, NULL, 0, out, out_len);
 }
 
 p11_status p11_key_verify(p11_key *key, const CK_MECHANISM *mech, const unsigned char *in,
                           size_t in_len, const unsigned char *sig, size_t sig_len)
 {
-    return run_key_call(key, KEY_VERIFY, mech, in, in_len, sig, sig_len, NULL, NULL);
+    return run_key_call(key, NULL, KEY_VERIFY, mech, in, in_len, sig, sig_len, NULL, NULL);
 }
 
 p11_status p11_key_decrypt(p11_key *key, const CK_MECHANISM *mech, const unsigned char *in,
                            size_t in_len, unsigned char *out, size_t *out_len)
 {
-    return run_key_call(key, KEY_DECRYPT, mech, in, in_len, NULL, 0, out, out_len);
+    return run_key_call(key, NULL, KEY_DECRYPT, mech, in, in_len, NULL, 0, out, out_len);
 }
 
 p11_status p11_key_encrypt(p11_key *key, const CK_MECHANISM *mech, const unsigned char *in,
                            size_t in_len, unsigned char *out, size_t *out_len)
 {
-    return run_key_call(key, KEY_ENCRYPT, mech, in, in_len, NULL, 0, out, out_len);
+    return run_key_call(key, NULL, KEY_ENCRYPT, mech, in, in_len, NULL, 0, out, out_len);
+}
+
+/* ---- one member at a time (primusctl check) ---- */
+
+size_t p11_key_member_count(const p11_key *key) { return key->part->n_members; }
+
+p11_status p11_key_member_describe(const p11_key *key, size_t i, p11_member_view *out)
+{
+    const p11_member *m;
+
+    if (i >= key->part->n_members)
+        return p11_error_set(P11_ERR_INTERNAL, CKR_OK, "no member %zu", i);
+    m = key->part->members[i];
+    memset(out, 0, sizeof(*out));
+    if (m->name)
+        snprintf(out->name, sizeof(out->name), "%s", m->name);
+    else
+        snprintf(out->name, sizeof(out->name), "slot %lu", (unsigned long)m->slot);
+    snprintf(out->serial, sizeof(out->serial), "%s", m->serial);
+    out->slot = m->slot;
+    out->up = atomic_load(&m->state) == P11_MEMBER_UP;
+    out->last_rv = atomic_load(&m->last_rv);
+    return P11_OK;
+}
+
+static p11_member *member_of(const p11_key *key, size_t i)
+{
+    if (i >= key->part->n_members) {
+        p11_error_set(P11_ERR_INTERNAL, CKR_OK, "no member %zu", i);
+        return NULL;
+    }
+    return key->part->members[i];
+}
+
+p11_status p11_key_sign_on_member(p11_key *key, size_t member, const CK_MECHANISM *mech,
+                                  const unsigned char *in, size_t in_len, unsigned char *out,
+                                  size_t *out_len)
+{
+    p11_member *m = member_of(key, member);
+    return m ? run_key_call(key, m, KEY_SIGN, mech, in, in_len, NULL, 0, out, out_len)
+             : P11_ERR_INTERNAL;
+}
+
+p11_status p11_key_decrypt_on_member(p11_key *key, size_t member, const CK_MECHANISM *mech,
+                                     const unsigned char *in, size_t in_len, unsigned char *out,
+                                     size_t *out_len)
+{
+    p11_member *m = member_of(key, member);
+    return m ? run_key_call(key, m, KEY_DECRYPT, mech, in, in_len, NULL, 0, out, out_len)
+             : P11_ERR_INTERNAL;
 }
 
 /* ---- ECDH ---- */
@@ -549,6 +653,7 @@ p11_status p11_key_derive_ecdh(p11_key *key, const unsigned char *peer_point, si
 {
     size_t need = (key->info.bits + 7) / 8;
     derive_call c;
+    unsigned long long t0;
     p11_status st;
 
     if (out == NULL) {
@@ -560,6 +665,8 @@ p11_status p11_key_derive_ecdh(p11_key *key, const unsigned char *peer_point, si
                              "the shared secret needs %zu bytes, the caller allowed %zu", need,
                              *out_len);
     st = p11_core_ensure(key->core);
+    if (st == P11_OK)
+        st = p11_audit_admit(key->core);
     if (st != P11_OK)
         return st;
     memset(&c, 0, sizeof(c));
@@ -569,8 +676,10 @@ p11_status p11_key_derive_ecdh(p11_key *key, const unsigned char *peer_point, si
     c.params.ulPublicDataLen = (CK_ULONG)peer_len;
     c.out = out;
     c.out_len = (CK_ULONG)*out_len;
+    t0 = p11_now_ns();
     st = p11_partition_run(key->part, P11_RUN_IDEMPOTENT | P11_RUN_NEEDS_LOGIN, "ECDH derivation",
                            &derive_class, &c);
+    record_key_op(key, "derive", CKM_ECDH1_DERIVE, st, t0);
     if (st == P11_OK)
         *out_len = c.out_len;
     return st;

@@ -5,6 +5,7 @@
 #include <sys/random.h>
 
 #include "internal.h"
+#include "audit.h"
 #include "rv.h"
 
 typedef struct keygen_call {
@@ -157,6 +158,33 @@ static p11_status one_partition(p11_core *core, const p11_uri *where, p11_partit
     return P11_OK;
 }
 
+static void record_keygen(p11_core *core, p11_partition *part, const p11_uri *where,
+                          const p11_object_info *made, const p11_keygen_params *params,
+                          p11_status st, unsigned long long t0)
+{
+    char *asked = NULL;
+    p11_audit_fields f = {.event = "keygen",
+                          .member = p11_partition_served(),
+                          .partition = part->name,
+                          .has_mech = 1,
+                          .mech = params->key_type == CKK_RSA        ? CKM_RSA_PKCS_KEY_PAIR_GEN
+                                  : params->key_type == CKK_EC_EDWARDS ? CKM_EC_EDWARDS_KEY_PAIR_GEN
+                                                                     : CKM_EC_KEY_PAIR_GEN,
+                          .rv = st == P11_OK ? CKR_OK : p11_error_rv(),
+                          .has_rv = 1,
+                          .started_ns = t0,
+                          .detail = params->extractable ? "generated EXTRACTABLE (weak)" : NULL};
+
+    if (!core->audit)
+        return;
+    if (st == P11_OK && made->uri)
+        f.key = made;
+    else
+        f.uri = asked = p11_uri_format(where, P11_URI_FORMAT_OMIT_PIN);
+    p11_audit_record(core, &f);
+    free(asked);
+}
+
 p11_status p11_generate_key_pair(p11_core *core, const p11_uri *where,
                                  const p11_keygen_params *params, p11_key **out)
 {
@@ -165,6 +193,7 @@ p11_status p11_generate_key_pair(p11_core *core, const p11_uri *where,
     unsigned char random_id[16];
     size_t len;
     char *pin = NULL;
+    unsigned long long t0;
     p11_status st;
 
     *out = NULL;
@@ -200,7 +229,11 @@ p11_status p11_generate_key_pair(p11_core *core, const p11_uri *where,
         c.id.data = random_id;
         c.id.len = sizeof(random_id);
     }
+    if ((st = p11_audit_admit(core)) != P11_OK)
+        return st;
+    t0 = p11_now_ns();
     st = p11_partition_run(part, P11_RUN_NEEDS_LOGIN, "key pair generation", &keygen_class, &c);
+    record_keygen(core, part, where, &c.info, params, st, t0);
     if (st == P11_OK)
         st = p11_key_open(core, &c.info, NULL, out);
     p11_object_info_clear(&c.info);

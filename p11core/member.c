@@ -6,7 +6,20 @@
 #include <time.h>
 
 #include "internal.h"
+#include "audit.h"
 #include "rv.h"
+
+/* The member that served the calling thread's last operation (audit). */
+static _Thread_local p11_member *served_by;
+
+p11_member *p11_partition_served(void) { return served_by; }
+
+static void record_member_event(p11_member *m, const char *event, CK_RV rv, const char *detail)
+{
+    p11_audit_fields f = {.event = event, .member = m, .rv = rv, .has_rv = rv != CKR_OK,
+                          .detail = detail};
+    p11_audit_record(m->part->core, &f);
+}
 
 /* A member marked down is tried again after this long (half-open): the
  * application recovers by itself once the HSM answers again. */
@@ -18,8 +31,12 @@ void p11_member_mark_down(p11_member *m, CK_RV rv)
 {
     atomic_store(&m->last_rv, rv);
     atomic_store(&m->last_change, now_seconds());
-    if (atomic_exchange(&m->state, P11_MEMBER_DOWN) != P11_MEMBER_DOWN)
+    if (atomic_exchange(&m->state, P11_MEMBER_DOWN) != P11_MEMBER_DOWN) {
         atomic_fetch_add(&m->downs, 1);
+        record_member_event(m, "member-down", rv,
+                            rv == P11_CKR_TIMEOUT ? "no answer within the member's deadline"
+                                                  : NULL);
+    }
     atomic_fetch_add(&m->generation, 1);
     if (m->gated)
         p11_member_schedule_probe(m); /* the prober decides when it is back */
@@ -30,6 +47,7 @@ void p11_member_mark_up(p11_member *m)
     if (atomic_exchange(&m->state, P11_MEMBER_UP) != P11_MEMBER_UP) {
         atomic_store(&m->last_change, now_seconds());
         atomic_fetch_add(&m->ups, 1);
+        record_member_event(m, "member-up", CKR_OK, NULL);
     }
 }
 
@@ -178,6 +196,7 @@ p11_status p11_partition_run(p11_partition *part, unsigned flags, const char *wh
     unsigned tried = 0;
     p11_member *m;
 
+    served_by = NULL;
     while ((m = p11_partition_pick_member(part, tried)) != NULL) {
         int fault = 0, abandoned = 0;
         CK_RV rv;
@@ -187,6 +206,7 @@ p11_status p11_partition_run(p11_partition *part, unsigned flags, const char *wh
             rv = p11_gate_run(m, login, cls, arg, &fault, &abandoned);
         else
             rv = p11_member_call(m, login, cls, arg, &fault);
+        served_by = m;
         if (rv == CKR_OK) {
             atomic_fetch_add_explicit(&m->ops, 1, memory_order_relaxed);
             if (atomic_load_explicit(&m->state, memory_order_relaxed) != P11_MEMBER_UP)
@@ -208,6 +228,12 @@ p11_status p11_partition_run(p11_partition *part, unsigned flags, const char *wh
                                     part->name);
         }
         p11_member_mark_down(m, rv);
+        if (flags & P11_RUN_IDEMPOTENT) {
+            char detail[160];
+            snprintf(detail, sizeof(detail), "%s failed on this member (%s); trying the next live "
+                     "member", what, rv == P11_CKR_TIMEOUT ? "no answer in time" : p11_rv_name(rv));
+            record_member_event(m, "failover", rv, detail);
+        }
         if (!(flags & P11_RUN_IDEMPOTENT))
             return p11_error_set_rv(P11_ERR_UNAVAILABLE, rv,
                                     "%s on partition \"%s\" failed on member %s and is not "
@@ -215,6 +241,42 @@ p11_status p11_partition_run(p11_partition *part, unsigned flags, const char *wh
                                     what, part->name, m->name ? m->name : m->serial);
     }
     return all_members_failed(part, what);
+}
+
+p11_status p11_member_run(p11_member *m, unsigned flags, const char *what,
+                          const p11_op_class *cls, void *arg)
+{
+    int login = (flags & P11_RUN_NEEDS_LOGIN) != 0, fault = 0, abandoned = 0;
+    const char *who = m->name ? m->name : m->serial;
+    CK_RV rv;
+
+    served_by = m;
+    if (atomic_load(&m->state) != P11_MEMBER_UP && m->gated) {
+        CK_RV last = atomic_load(&m->last_rv);
+        return p11_error_set(P11_ERR_UNAVAILABLE, last,
+                             "%s on member %s of partition \"%s\" not attempted: the member is "
+                             "down (%s); it is probed in the background and used again as soon "
+                             "as it answers",
+                             what, who, m->part->name,
+                             last == P11_CKR_TIMEOUT ? "no answer within its deadline"
+                                                     : p11_rv_name(last));
+    }
+    rv = m->gated ? p11_gate_run(m, login, cls, arg, &fault, &abandoned)
+                  : p11_member_call(m, login, cls, arg, &fault);
+    if (rv == CKR_OK) {
+        atomic_fetch_add_explicit(&m->ops, 1, memory_order_relaxed);
+        return P11_OK;
+    }
+    atomic_fetch_add_explicit(&m->failures, 1, memory_order_relaxed);
+    if (fault) {
+        p11_member_mark_down(m, rv);
+        return p11_error_set_rv(P11_ERR_UNAVAILABLE, rv, "%s on member %s of partition \"%s\" "
+                                "failed: the member is down", what, who, m->part->name);
+    }
+    if (status_for_rv(rv) == P11_ERR_PIN && p11_error_status() == P11_ERR_PIN)
+        return P11_ERR_PIN;
+    return p11_error_set_rv(status_for_rv(rv), rv, "%s on member %s of partition \"%s\" failed",
+                            what, who, m->part->name);
 }
 
 /* ---- URI matching ---- */

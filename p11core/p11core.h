@@ -187,6 +187,25 @@ p11_status p11_key_encrypt(p11_key *key, const CK_MECHANISM *mech, const unsigne
 p11_status p11_key_derive_ecdh(p11_key *key, const unsigned char *peer_point, size_t peer_len,
                                unsigned char *out, size_t *out_len);
 
+/* The members of the key's partition, each on its own, without failover:
+ * the proof that a key works on every member of a cluster.  A member
+ * known to be down is reported (P11_ERR_UNAVAILABLE), not called. */
+typedef struct p11_member_view {
+    char name[64];                /* topology name, else "slot N" */
+    char serial[17];
+    CK_SLOT_ID slot;
+    int up;
+    CK_RV last_rv;                /* the member's last failure */
+} p11_member_view;
+size_t p11_key_member_count(const p11_key *key);
+p11_status p11_key_member_describe(const p11_key *key, size_t i, p11_member_view *out);
+p11_status p11_key_sign_on_member(p11_key *key, size_t member, const CK_MECHANISM *mech,
+                                  const unsigned char *in, size_t in_len, unsigned char *out,
+                                  size_t *out_len);
+p11_status p11_key_decrypt_on_member(p11_key *key, size_t member, const CK_MECHANISM *mech,
+                                     const unsigned char *in, size_t in_len, unsigned char *out,
+                                     size_t *out_len);
+
 /* ---- key generation (not idempotent: one member, never retried) ------- */
 typedef struct p11_keygen_params {
     CK_KEY_TYPE key_type;         /* CKK_RSA, CKK_EC, CKK_EC_EDWARDS */
@@ -206,6 +225,43 @@ p11_status p11_generate_key_pair(p11_core *core, const p11_uri *where,
 /* Random bytes from a partition's RNG (any live member). */
 p11_status p11_generate_random(p11_core *core, const p11_uri *where, unsigned char *out,
                                size_t len);
+
+/* ---- audit evidence (audit.c, audit_chain.c) ------------------------- */
+/* With primus-audit-log set, every sensitive operation appends one record
+ * (a JSON line) to the log; the format and its guarantees are in README,
+ * "Audit log".  Records of one process form a stream: a hash chain from
+ * its "stream-start" record to its "stream-end" record. */
+
+#define P11_AUDIT_HEX_SIZE 65 /* 64 hex digits and NUL */
+
+/* The sequence number of the last record queued by the calling thread
+ * (0: none yet), and the calling process's stream id ("" without a log). */
+unsigned long long p11_audit_last_seq(void);
+const char *p11_audit_stream_id(p11_core *core);
+/* Record that an application asked for a key that could not be used
+ * (none or several match, token absent): reason is a short sentence. */
+void p11_audit_lookup_failed(p11_core *core, const p11_uri *uri, const char *reason);
+/* Write every queued record now (primusctl does it before printing evidence). */
+p11_status p11_audit_flush(p11_core *core);
+
+/* The chain primitives, shared with the verifier.  Hex is lower-case. */
+int p11_audit_line_hash(const char *line, size_t len, char out[P11_AUDIT_HEX_SIZE]);
+int p11_audit_body_mac(const unsigned char *key, size_t key_len, const char *body, size_t len,
+                       char out[P11_AUDIT_HEX_SIZE]);
+/* body (a JSON object ending with '}') with ,"mac":"<mac>" inserted before
+ * its closing brace; malloc'd. */
+char *p11_audit_append_mac(const char *body, size_t len, const char mac[P11_AUDIT_HEX_SIZE],
+                           size_t *out_len);
+/* Does line end with a well-formed mac member?  Then *body_end is where the
+ * body stops (the body is line[0..body_end) followed by '}'). */
+int p11_audit_split_mac(const char *line, size_t len, size_t *body_end,
+                        char mac[P11_AUDIT_HEX_SIZE]);
+/* Does the line carry a mac member that is right for key? */
+int p11_audit_mac_matches(const unsigned char *key, size_t key_len, const char *line, size_t len);
+/* Read an HMAC key file (mode 0600, at least 16 bytes); wipe with
+ * p11_audit_key_free. */
+p11_status p11_audit_key_load(const char *path, unsigned char **key, size_t *key_len);
+void p11_audit_key_free(unsigned char *key, size_t key_len);
 
 #ifdef __cplusplus
 }

@@ -26,52 +26,75 @@ void p11_pin_free(char *pin)
     }
 }
 
-static p11_status pin_read_file(const char *path, char **pin)
+p11_status p11_secret_file_read(const char *path, const char *what, const char *fill_hint,
+                                size_t max, p11_status st, unsigned char **out, size_t *out_len)
 {
-    struct stat st;
-    char buf[P11_PIN_MAX + 2];
+    struct stat sb;
+    unsigned char *buf;
     ssize_t n;
     int fd;
 
+    *out = NULL;
+    *out_len = 0;
     fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0 && errno == ELOOP)
         fd = open(path, O_RDONLY | O_CLOEXEC); /* a symlink is fine; its target is checked below */
     if (fd < 0)
-        return p11_error_set(P11_ERR_PIN, CKR_OK,
-                             "cannot read pin file %s: %s; create it with the PIN as its only "
+        return p11_error_set(st, CKR_OK,
+                             "cannot read %s %s: %s; create it with %s as its only "
                              "content and mode 0600",
-                             path, strerror(errno));
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+                             what, path, strerror(errno), fill_hint);
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
         close(fd);
-        return p11_error_set(P11_ERR_PIN, CKR_OK, "pin file %s is not a regular file", path);
+        return p11_error_set(st, CKR_OK, "%s %s is not a regular file", what, path);
     }
-    if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+    if (sb.st_mode & (S_IRWXG | S_IRWXO)) {
         close(fd);
-        return p11_error_set(P11_ERR_PIN, CKR_OK,
-                             "pin file %s is readable by other users (mode %03o); refusing to use "
+        return p11_error_set(st, CKR_OK,
+                             "%s %s is readable by other users (mode %03o); refusing to use "
                              "it: run chmod 600 %s",
-                             path, (unsigned)(st.st_mode & 0777), path);
+                             what, path, (unsigned)(sb.st_mode & 0777), path);
     }
-    n = read(fd, buf, sizeof(buf) - 1);
+    buf = malloc(max + 2);
+    if (buf == NULL) {
+        close(fd);
+        return p11_error_set(P11_ERR_MEMORY, CKR_HOST_MEMORY, "out of memory");
+    }
+    n = read(fd, buf, max + 1);
     close(fd);
-    if (n < 0)
-        return p11_error_set(P11_ERR_PIN, CKR_OK, "cannot read pin file %s: %s", path,
-                             strerror(errno));
-    if (n > P11_PIN_MAX) {
-        p11_wipe(buf, sizeof(buf));
-        return p11_error_set(P11_ERR_PIN, CKR_OK, "pin file %s is longer than %d bytes; it must "
-                             "hold only the PIN", path, P11_PIN_MAX);
+    if (n < 0) {
+        free(buf);
+        return p11_error_set(st, CKR_OK, "cannot read %s %s: %s", what, path, strerror(errno));
     }
-    /* One trailing newline (as editors and echo write it) is not part of the PIN. */
+    if ((size_t)n > max) {
+        p11_wipe(buf, max + 2);
+        free(buf);
+        return p11_error_set(st, CKR_OK, "%s %s is longer than %zu bytes; it must hold only %s",
+                             what, path, max, fill_hint);
+    }
+    /* One trailing newline (as editors and echo write it) is not part of the secret. */
     while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
         n--;
     buf[n] = '\0';
-    if (n == 0)
-        return p11_error_set(P11_ERR_PIN, CKR_OK,
-                             "pin file %s is empty; write the partition's PIN into it", path);
-    *pin = p11_strdup(buf);
-    p11_wipe(buf, sizeof(buf));
-    return *pin ? P11_OK : p11_error_set(P11_ERR_MEMORY, CKR_HOST_MEMORY, "out of memory");
+    if (n == 0) {
+        free(buf);
+        return p11_error_set(st, CKR_OK, "%s %s is empty; write %s into it", what, path,
+                             fill_hint);
+    }
+    *out = buf;
+    *out_len = (size_t)n;
+    return P11_OK;
+}
+
+static p11_status pin_read_file(const char *path, char **pin)
+{
+    unsigned char *buf;
+    size_t len;
+    p11_status st = p11_secret_file_read(path, "pin file", "the partition's PIN", P11_PIN_MAX,
+                                         P11_ERR_PIN, &buf, &len);
+
+    *pin = (char *)buf;
+    return st;
 }
 
 p11_status p11_pin_resolve(const char *spec, char **pin)

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "audit.h"
 #include "rv.h"
 
 static int may_call_module(const p11_member *m)
@@ -174,6 +175,7 @@ static CK_RV login_as(p11_member *m, CK_SESSION_HANDLE s, CK_USER_TYPE who)
 {
     p11_partition *part = m->part;
     char *pin = NULL;
+    unsigned long long t0;
     CK_RV rv;
 
     pthread_mutex_lock(&part->pin_lock);
@@ -199,10 +201,18 @@ static CK_RV login_as(p11_member *m, CK_SESSION_HANDLE s, CK_USER_TYPE who)
                       part->name);
         return CKR_USER_NOT_LOGGED_IN;
     }
+    t0 = p11_now_ns();
     rv = m->mod->fl->C_Login(s, who, (CK_UTF8CHAR *)pin, pin ? (CK_ULONG)strlen(pin) : 0);
     p11_pin_free(pin);
     if (rv == CKR_USER_ALREADY_LOGGED_IN)
         rv = CKR_OK;
+    {
+        p11_audit_fields f = {.event = "login", .member = m, .rv = rv, .has_rv = 1,
+                              .started_ns = t0,
+                              .detail = who == CKU_CONTEXT_SPECIFIC ? "context-specific login"
+                                                                    : NULL};
+        p11_audit_record(part->core, &f);
+    }
     switch (rv) {
     case CKR_OK:
         break;

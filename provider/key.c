@@ -581,6 +581,8 @@ primus_key *primus_open_key_uri(primus_prov *prov, const char *uri_text, CK_OBJE
 
     st = primus_find(prov, uri, cls, pw_cb, pw_cbarg, &list, &prompted);
     if (st != P11_OK) {
+        if (st != P11_ERR_URI)
+            p11_audit_lookup_failed(prov->core, uri, p11_error_message());
         PRIMUS_RAISE_P11(prov, st, shown != NULL ? shown : uri_text);
         goto end;
     }
@@ -603,6 +605,7 @@ primus_key *primus_open_key_uri(primus_prov *prov, const char *uri_text, CK_OBJE
         if (dropped > 0 && wrong_type != NULL) {
             *wrong_type = 1; /* the caller decides (decoders try other types) */
         } else {
+            p11_audit_lookup_failed(prov->core, uri, "no object of the wanted kind matches");
             raise_not_found(prov, uri, shown != NULL ? shown : uri_text,
                             public_view ? CKO_PUBLIC_KEY : cls, want, dropped);
         }
@@ -610,6 +613,7 @@ primus_key *primus_open_key_uri(primus_prov *prov, const char *uri_text, CK_OBJE
         goto end;
     }
     if (list.count > 1) {
+        p11_audit_lookup_failed(prov->core, uri, "the URI matches several objects");
         raise_ambiguous(prov, shown != NULL ? shown : uri_text, cls, &list);
         p11_object_list_clear(&list);
         goto end;
