@@ -407,6 +407,7 @@ static void *writer_main(void *arg)
     }
     pthread_cond_broadcast(&a->written);
     pthread_mutex_unlock(&a->lock);
+    OPENSSL_thread_stop(); /* libcrypto's per-thread state of this thread */
     return NULL;
 }
 
@@ -477,8 +478,9 @@ static void close_every_log_at_exit(void)
 static void register_exit_handler(void)
 {
     /* libcrypto registers its own exit handler when it initializes; ours,
-     * registered after it, runs before it, while SHA-256 still works. */
-    OPENSSL_init_crypto(0, NULL);
+     * registered after it, runs before it, while SHA-256 still works.
+     * (Options 0 would return early without initializing anything.) */
+    OPENSSL_init_crypto(OPENSSL_INIT_ADD_ALL_DIGESTS, NULL);
     atexit(close_every_log_at_exit);
 }
 
