@@ -120,7 +120,7 @@ p11_status p11_audit_key_load(const char *path, unsigned char **key, size_t *key
 {
     p11_status st = p11_secret_file_read(path, "audit key file",
                                          "at least 16 random bytes (head -c 32 /dev/urandom)",
-                                         4096, P11_ERR_CONFIG, key, key_len);
+                                         4096, 0, P11_ERR_CONFIG, key, key_len);
     if (st != P11_OK)
         return st;
     if (*key_len < 16) {

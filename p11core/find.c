@@ -223,13 +223,23 @@ static int partition_has_pin(p11_partition *part)
 
 static p11_status no_token_error(const p11_uri *uri)
 {
-    const char *label = p11_uri_get(uri, P11_URI_TOKEN, NULL);
+    size_t len, i, used = 0;
+    const char *label = p11_uri_get(uri, P11_URI_TOKEN, &len);
+    char shown[3 * 64 + 1];
 
-    if (label)
+    if (label) {
+        /* as the URI wrote it: a NUL or control byte shows as %XX */
+        for (i = 0; i < len && used + 4 <= sizeof(shown); i++) {
+            unsigned char c = (unsigned char)label[i];
+            used += (size_t)snprintf(shown + used, sizeof(shown) - used,
+                                     c < 0x20 || c == 0x7f || c == '%' ? "%%%02X" : "%c", c);
+        }
+        shown[used] = '\0';
         return p11_error_set(P11_ERR_NO_TOKEN, CKR_OK,
                              "no token labelled \"%s\" is present; `primusctl list` shows the "
                              "partitions this module offers",
-                             label);
+                             shown);
+    }
     return p11_error_set(P11_ERR_NO_TOKEN, CKR_OK,
                          "no initialized token matches the URI; `primusctl list` shows the "
                          "partitions this module offers");

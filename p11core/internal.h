@@ -37,11 +37,13 @@ p11_status p11_pin_from_uri(const p11_uri *uri, char **pin);
 void p11_pin_free(char *pin);
 void p11_wipe(void *p, size_t n);
 /* Read a secret file (PIN, audit key): regular, not readable by group or
- * others, non-empty, at most max bytes, one trailing newline dropped.
- * Messages name it as `what` and say the file should hold `fill_hint`;
- * errors carry status st.  *out is NUL-terminated, malloc'd: wipe it. */
+ * others, non-empty, at most max bytes; a text secret loses one trailing
+ * line break.  Messages name it as `what` and say the file should hold
+ * `fill_hint`; errors carry status st.  *out is NUL-terminated, malloc'd:
+ * wipe it. */
 p11_status p11_secret_file_read(const char *path, const char *what, const char *fill_hint,
-                                size_t max, p11_status st, unsigned char **out, size_t *out_len);
+                                size_t max, int is_text, p11_status st, unsigned char **out,
+                                size_t *out_len);
 
 /* ---- modules (module.c) ---- */
 typedef struct p11_module {

@@ -280,10 +280,13 @@ p11_status p11_member_run(p11_member *m, unsigned flags, const char *what,
 }
 
 /* ---- URI matching ---- */
+/* Compared whole, with the URI's length: a %00 in token=BADIN%00x must not
+ * select the token "BADIN". */
 static int text_matches(const p11_uri *uri, p11_uri_attr attr, const char *value)
 {
-    const char *want = p11_uri_get(uri, attr, NULL);
-    return want == NULL || strcmp(want, value) == 0;
+    size_t len;
+    const char *want = p11_uri_get(uri, attr, &len);
+    return want == NULL || (len == strlen(value) && memcmp(want, value, len) == 0);
 }
 
 static int module_name_matches(const char *want, const char *path)

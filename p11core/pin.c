@@ -27,7 +27,8 @@ void p11_pin_free(char *pin)
 }
 
 p11_status p11_secret_file_read(const char *path, const char *what, const char *fill_hint,
-                                size_t max, p11_status st, unsigned char **out, size_t *out_len)
+                                size_t max, int is_text, p11_status st, unsigned char **out,
+                                size_t *out_len)
 {
     struct stat sb;
     unsigned char *buf;
@@ -72,8 +73,12 @@ p11_status p11_secret_file_read(const char *path, const char *what, const char *
         return p11_error_set(st, CKR_OK, "%s %s is longer than %zu bytes; it must hold only %s",
                              what, path, max, fill_hint);
     }
-    /* One trailing newline (as editors and echo write it) is not part of the secret. */
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+    /* A text secret (a PIN) may end with the line break editors and echo
+     * write ("\n" or "\r\n"); it is not part of it.  A binary secret (a
+     * key) is the file's bytes exactly. */
+    if (is_text && n > 0 && buf[n - 1] == '\n')
+        n--;
+    if (is_text && n > 0 && buf[n - 1] == '\r')
         n--;
     buf[n] = '\0';
     if (n == 0) {
@@ -91,7 +96,7 @@ static p11_status pin_read_file(const char *path, char **pin)
     unsigned char *buf;
     size_t len;
     p11_status st = p11_secret_file_read(path, "pin file", "the partition's PIN", P11_PIN_MAX,
-                                         P11_ERR_PIN, &buf, &len);
+                                         1, P11_ERR_PIN, &buf, &len);
 
     *pin = (char *)buf;
     return st;

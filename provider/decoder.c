@@ -48,6 +48,42 @@ static void dec_freectx(void *vctx)
     OPENSSL_free(vctx);
 }
 
+/* A URI key file (our description string) whose URI cannot be used: say why
+ * instead of passing it on as "not ours", which ends in OpenSSL's vague
+ * "unsupported".  Returns 1 when it raised an error. */
+static int raise_broken_uri_file(primus_prov *prov, const unsigned char *der, size_t der_len)
+{
+    const unsigned char *p = der;
+    STACK_OF(ASN1_TYPE) *seq;
+    const ASN1_TYPE *desc = NULL, *uri = NULL;
+    const unsigned char *nul;
+    int ours;
+
+    primus_set_error_mark(prov);
+    seq = d2i_ASN1_SEQUENCE_ANY(NULL, &p, (long)der_len);
+    primus_pop_error_to_mark(prov); /* d2i's complaints about files that are not ours */
+    ours = seq != NULL && sk_ASN1_TYPE_num(seq) == 2
+           && (desc = sk_ASN1_TYPE_value(seq, 0))->type == V_ASN1_VISIBLESTRING
+           && (uri = sk_ASN1_TYPE_value(seq, 1))->type == V_ASN1_UTF8STRING
+           && ASN1_STRING_length(desc->value.visiblestring) == (int)strlen(PRIMUS_URI_PEM_DESC)
+           && memcmp(ASN1_STRING_get0_data(desc->value.visiblestring), PRIMUS_URI_PEM_DESC,
+                     strlen(PRIMUS_URI_PEM_DESC)) == 0;
+    if (ours) {
+        nul = memchr(ASN1_STRING_get0_data(uri->value.utf8string), '\0',
+                     (size_t)ASN1_STRING_length(uri->value.utf8string));
+        if (nul != NULL)
+            PRIMUS_RAISE(prov, PRIMUS_R_BAD_URI_PEM,
+                         "the URI in the key file holds a raw NUL byte at offset %d; a URI is "
+                         "text: write the byte as %%00 (primusctl uri-pem writes such files)",
+                         (int)(nul - ASN1_STRING_get0_data(uri->value.utf8string)));
+        else
+            PRIMUS_RAISE(prov, PRIMUS_R_BAD_URI_PEM,
+                         "the key file holds an empty URI; write it again with primusctl uri-pem");
+    }
+    sk_ASN1_TYPE_pop_free(seq, ASN1_TYPE_free);
+    return ours;
+}
+
 static int pem_to_der_decode(void *vctx, OSSL_CORE_BIO *cin, int selection,
                              OSSL_CALLBACK *data_cb, void *data_cbarg,
                              OSSL_PASSPHRASE_CALLBACK *pw_cb, void *pw_cbarg)
@@ -65,13 +101,26 @@ static int pem_to_der_decode(void *vctx, OSSL_CORE_BIO *cin, int selection,
     if (PEM_read_bio(in, &name, &header, &data, &len) > 0
         && strcmp(name, PRIMUS_URI_PEM_LABEL) == 0) {
         OSSL_PARAM params[3];
+        char *uri = primus_uri_der_decode(data, (size_t)len);
+        p11_uri *parsed = NULL;
 
         primus_clear_last_error_mark(ctx->prov);
-        params[0] = OSSL_PARAM_construct_octet_string(OSSL_OBJECT_PARAM_DATA, data, (size_t)len);
-        params[1] = OSSL_PARAM_construct_utf8_string(OSSL_OBJECT_PARAM_DATA_STRUCTURE,
-                                                     (char *)PRIMUS_URI_DER_STRUCTURE, 0);
-        params[2] = OSSL_PARAM_construct_end();
-        ok = data_cb(params, data_cbarg);
+        /* A broken file or a malformed URI is said here, at the first step:
+         * OpenSSL's file store (openssl pkey -in FILE) drops the errors of
+         * the later steps and says only "unsupported". */
+        if ((uri == NULL && raise_broken_uri_file(ctx->prov, data, (size_t)len))
+            || (uri != NULL && (parsed = primus_parse_uri(ctx->prov, uri)) == NULL)) {
+            ok = 0;
+        } else {
+            params[0] = OSSL_PARAM_construct_octet_string(OSSL_OBJECT_PARAM_DATA, data,
+                                                          (size_t)len);
+            params[1] = OSSL_PARAM_construct_utf8_string(OSSL_OBJECT_PARAM_DATA_STRUCTURE,
+                                                         (char *)PRIMUS_URI_DER_STRUCTURE, 0);
+            params[2] = OSSL_PARAM_construct_end();
+            ok = data_cb(params, data_cbarg);
+        }
+        OPENSSL_free(uri);
+        p11_uri_free(parsed);
     } else {
         primus_pop_error_to_mark(ctx->prov);
     }
@@ -137,6 +186,10 @@ static int uri_decode(primus_dec_ctx *ctx, primus_key_type type, OSSL_CORE_BIO *
     if (der == NULL)
         return 1;
     uri = primus_uri_der_decode(der, der_len);
+    if (uri == NULL && raise_broken_uri_file(ctx->prov, der, der_len)) {
+        OPENSSL_free(der);
+        return 0;
+    }
     OPENSSL_free(der);
     if (uri == NULL)
         return 1; /* not a URI file */

@@ -403,7 +403,10 @@ p11_status primus_find(primus_prov *prov, const p11_uri *uri, CK_OBJECT_CLASS cl
     primus_pop_error_to_mark(prov);
     if (st == P11_ERR_PIN && *prompted == NULL && pw_cb != NULL
         && !p11_uri_has(uri, P11_URI_PIN_VALUE) && !p11_uri_has(uri, P11_URI_PIN_SOURCE)
-        && !pin_error_is_wrong_pin()) {
+        && !pin_error_is_wrong_pin()
+        /* a configured PIN source that cannot be used (pin file missing,
+         * empty, readable by others) is reported, not bypassed by a prompt */
+        && p11_error_rv() != CKR_OK) {
         p11_uri *copy = primus_uri_with_prompted_pin(uri, pw_cb, pw_cbarg);
 
         if (copy != NULL) {

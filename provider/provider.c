@@ -88,23 +88,45 @@ static const OSSL_ITEM *primus_get_reason_strings(void *provctx)
     return primus_reason_strings;
 }
 
-void primus_raise(const primus_prov *prov, const char *file, int line, const char *func,
-                  int reason, const char *fmt, ...)
+/* fmt is always "%s": the message, already formatted. */
+static void set_error(const primus_prov *prov, int reason, const char *fmt, ...)
 {
     va_list ap;
 
     va_start(ap, fmt);
+    if (prov != NULL && prov->handle != NULL && c_new_error != NULL && c_vset_error != NULL)
+        c_vset_error(prov->handle, reason, fmt, ap);
+    else
+        ERR_vset_error(ERR_LIB_PROV, ERR_R_INTERNAL_ERROR, fmt, ap);
+    va_end(ap);
+}
+
+void primus_raise(const primus_prov *prov, const char *file, int line, const char *func,
+                  int reason, const char *fmt, ...)
+{
+    /* OpenSSL keeps no text at all of a message longer than its buffer
+     * (ERR_MAX_DATA_SIZE, 1024 bytes with the NUL), e.g. one naming a URI
+     * with a long label: shorten it instead. */
+    char msg[1024];
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        msg[0] = '\0';
+    else if ((size_t)n >= sizeof(msg))
+        memcpy(msg + sizeof(msg) - 4, "...", 4);
     if (prov != NULL && prov->handle != NULL && c_new_error != NULL && c_vset_error != NULL) {
         c_new_error(prov->handle);
         if (c_set_error_debug != NULL)
             c_set_error_debug(prov->handle, file, line, func);
-        c_vset_error(prov->handle, reason, fmt, ap);
     } else {
         ERR_new();
         ERR_set_debug(file, line, func);
-        ERR_vset_error(ERR_LIB_PROV, ERR_R_INTERNAL_ERROR, fmt, ap);
     }
-    va_end(ap);
+    set_error(prov, reason, "%s", msg);
 }
 
 int primus_reason_for_status(p11_status st)

@@ -1,7 +1,11 @@
-/* primusctl check URI: prove that a key works.  It resolves the key,
- * shows its attributes, warns on weak ones, signs a fresh message in the
- * HSM and verifies the signature in software with the public half the
- * token reports, so the proof does not rest on the token alone. */
+/* primusctl check URI: the onboarding proof that a key works.  It resolves
+ * the key, shows its attributes, warns on weak ones, and on EACH member of
+ * the key's partition (every HSM of a cluster, one by one, no failover)
+ * signs a fresh message and verifies it in software with the public half the
+ * token reports (or, for a decrypt-only RSA key, encrypts in software and
+ * decrypts in the HSM), so the proof does not rest on the token alone.
+ * With an audit log, the evidence names the audit records of those
+ * operations (stream and sequence numbers). */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -12,6 +16,7 @@
 #include <openssl/evp.h>
 #include <openssl/objects.h>
 #include <openssl/param_build.h>
+#include <openssl/rand.h>
 #include <openssl/rsa.h>
 
 #include "primusctl.h"
@@ -79,9 +84,9 @@ static int ecdsa_raw_to_der(const unsigned char *raw, size_t len, unsigned char 
     return *der_len > 0;
 }
 
-/* Sign msg in the HSM, verify in software.  Returns NULL on success, else a reason. */
-static const char *sign_and_verify(p11_key *key, const unsigned char *msg, size_t msg_len,
-                                   const char **mech_name)
+/* Sign msg on one member, verify in software.  NULL on success, else a reason. */
+static const char *prove_sign(p11_key *key, size_t member, const unsigned char *msg,
+                              size_t msg_len, const char **mech_name)
 {
     const p11_object_info *info = p11_key_info(key);
     unsigned char hash[32], in[sizeof(sha256_prefix) + 32], sig[1024], *der = NULL;
@@ -115,12 +120,8 @@ static const char *sign_and_verify(p11_key *key, const unsigned char *msg, size_
         return "this key type cannot sign";
     }
     *mech_name = p11_mechanism_name(mech.mechanism);
-    if (info->key_type == CKK_EC_EDWARDS) {
-        if (p11_key_sign(key, &mech, msg, msg_len, sig, &sig_len) != P11_OK) {
-            EVP_PKEY_free(pub);
-            return p11_error_message();
-        }
-    } else if (p11_key_sign(key, &mech, in, in_len, sig, &sig_len) != P11_OK) {
+    if (info->key_type == CKK_EC_EDWARDS ? p11_key_sign_on_member(key, member, &mech, msg, msg_len, sig, &sig_len) != P11_OK
+                                         : p11_key_sign_on_member(key, member, &mech, in, in_len, sig, &sig_len) != P11_OK) {
         EVP_PKEY_free(pub);
         return p11_error_message();
     }
@@ -147,6 +148,40 @@ static const char *sign_and_verify(p11_key *key, const unsigned char *msg, size_
     return failure;
 }
 
+/* Encrypt a fresh secret in software with the public half (RSA PKCS#1
+ * v1.5), decrypt it on one member, compare. */
+static const char *prove_decrypt(p11_key *key, size_t member, const char **mech_name)
+{
+    const p11_object_info *info = p11_key_info(key);
+    unsigned char secret[32], ct[1024], pt[1024];
+    size_t ct_len = sizeof(ct), pt_len = sizeof(pt);
+    CK_MECHANISM mech = {CKM_RSA_PKCS, NULL, 0};
+    EVP_PKEY *pub = public_half(info);
+    EVP_PKEY_CTX *ectx = NULL;
+    const char *failure = NULL;
+    int ok;
+
+    *mech_name = p11_mechanism_name(mech.mechanism);
+    if (pub == NULL || info->key_type != CKK_RSA) {
+        EVP_PKEY_free(pub);
+        return "the key can neither sign nor (as RSA) decrypt";
+    }
+    ok = RAND_bytes(secret, sizeof(secret)) == 1 && (ectx = EVP_PKEY_CTX_new(pub, NULL)) != NULL &&
+         EVP_PKEY_encrypt_init(ectx) > 0 &&
+         EVP_PKEY_CTX_set_rsa_padding(ectx, RSA_PKCS1_PADDING) > 0 &&
+         EVP_PKEY_encrypt(ectx, ct, &ct_len, secret, sizeof(secret)) > 0;
+    EVP_PKEY_CTX_free(ectx);
+    EVP_PKEY_free(pub);
+    if (!ok)
+        return "encrypting a test secret with the key's public half failed";
+    if (p11_key_decrypt_on_member(key, member, &mech, ct, ct_len, pt, &pt_len) != P11_OK)
+        return p11_error_message();
+    if (pt_len != sizeof(secret) || CRYPTO_memcmp(pt, secret, sizeof(secret)) != 0)
+        failure = "the HSM decrypted the test secret to a different value";
+    OPENSSL_cleanse(pt, sizeof(pt));
+    return failure;
+}
+
 static json_t *attributes_json(const p11_object_info *info)
 {
     char *id = primusctl_hex(info->id.data, info->id.len);
@@ -167,6 +202,75 @@ static json_t *attributes_json(const p11_object_info *info)
     return j;
 }
 
+/* The proof on one member: an object describing it, and whether it passed. */
+static json_t *prove_on_member(p11_key *key, size_t i, int can_sign, const char *msg,
+                               int *passed)
+{
+    p11_member_view mv;
+    const char *mech = "", *failure;
+    unsigned long long seq_before = p11_audit_last_seq(), seq;
+    json_t *j;
+
+    p11_key_member_describe(key, i, &mv);
+    failure = can_sign ? prove_sign(key, i, (const unsigned char *)msg, strlen(msg), &mech)
+                       : prove_decrypt(key, i, &mech);
+    seq = p11_audit_last_seq();
+    *passed = failure == NULL;
+    j = json_pack("{s:s, s:s, s:I, s:s, s:s, s:s}", "member", mv.name, "serial", mv.serial,
+                  "slot", (json_int_t)mv.slot, "operation", can_sign ? "sign+verify" : "encrypt+decrypt",
+                  "mechanism", mech, "result", failure ? "fail" : "pass");
+    if (failure)
+        json_object_set_new(j, "reason", json_string(failure));
+    if (seq != seq_before)
+        json_object_set_new(j, "audit_seq", json_integer((json_int_t)seq));
+    return j;
+}
+
+static void print_human(const json_t *doc, const p11_object_info *info)
+{
+    json_t *a = json_object_get(doc, "attributes"), *w, *m, *mechs;
+    size_t i;
+
+    printf("key        %s\n", info->uri);
+    printf("label      %s\nid         %s\nbits       %lld\n",
+           json_string_value(json_object_get(a, "label")),
+           json_string_value(json_object_get(a, "id")),
+           (long long)json_integer_value(json_object_get(a, "bits")));
+    printf("sensitive %s, extractable %s, always-sensitive %s, never-extractable %s, "
+           "always-authenticate %s\n",
+           info->flags & P11_OBJ_SENSITIVE ? "yes" : "no",
+           info->flags & P11_OBJ_EXTRACTABLE ? "yes" : "no",
+           info->flags & P11_OBJ_ALWAYS_SENSITIVE ? "yes" : "no",
+           info->flags & P11_OBJ_NEVER_EXTRACTABLE ? "yes" : "no",
+           info->flags & P11_OBJ_ALWAYS_AUTHENTICATE ? "yes" : "no");
+    mechs = json_object_get(a, "allowed_mechanisms");
+    printf("allowed mechanisms ");
+    if (json_array_size(mechs) == 0)
+        printf("(any)");
+    json_array_foreach(mechs, i, m)
+        printf("%s%s", i ? ", " : "", json_string_value(m));
+    printf("\n");
+    json_array_foreach(json_object_get(doc, "warnings"), i, w)
+        printf("warning: %s\n", json_string_value(w));
+    json_array_foreach(json_object_get(doc, "members"), i, m) {
+        json_t *seq = json_object_get(m, "audit_seq");
+        const char *reason = json_string_value(json_object_get(m, "reason"));
+        printf("member %s (serial %s): %s (%s): %s%s%s", json_string_value(json_object_get(m, "member")),
+               json_string_value(json_object_get(m, "serial")),
+               json_string_value(json_object_get(m, "operation")),
+               json_string_value(json_object_get(m, "mechanism")),
+               reason ? "FAIL: " : "pass", reason ? reason : "", "");
+        if (seq)
+            printf(" [audit seq %lld]", (long long)json_integer_value(seq));
+        printf("\n");
+    }
+    if (json_object_get(doc, "audit"))
+        printf("audit stream %s in %s\n",
+               json_string_value(json_object_get(json_object_get(doc, "audit"), "stream")),
+               json_string_value(json_object_get(json_object_get(doc, "audit"), "log")));
+    printf("result: %s\n", json_is_true(json_object_get(doc, "pass")) ? "pass" : "FAIL");
+}
+
 int primusctl_check(int argc, char **argv, primusctl_opts *opts)
 {
     p11_uri_error uerr;
@@ -174,9 +278,11 @@ int primusctl_check(int argc, char **argv, primusctl_opts *opts)
     p11_core *core;
     p11_key *key = NULL;
     const p11_object_info *info;
-    json_t *doc, *warnings = json_array();
-    const char *failure, *mech = "";
-    char msg[128];
+    json_t *doc, *members, *warnings = json_array();
+    char msg[128], when[32];
+    time_t now = time(NULL);
+    size_t i, n;
+    int all_pass = 1, can_sign;
     p11_status st;
     int rc;
 
@@ -187,6 +293,15 @@ int primusctl_check(int argc, char **argv, primusctl_opts *opts)
     }
     if (p11_uri_parse(argv[1], &uri, &uerr) != P11_URI_OK) {
         fprintf(stderr, "primusctl: invalid pkcs11 URI: %s\n", uerr.message);
+        json_decref(warnings);
+        return PRIMUSCTL_FAIL;
+    }
+    /* check proves a private key; any other type= would be ignored */
+    if (p11_uri_get_type(uri) != P11_URI_TYPE_NONE && p11_uri_get_type(uri) != P11_URI_TYPE_PRIVATE) {
+        fprintf(stderr, "primusctl: check needs a private key, but the URI names objects of "
+                        "type=%s; use type=private or leave type= out\n",
+                p11_uri_type_name(p11_uri_get_type(uri)));
+        p11_uri_free(uri);
         json_decref(warnings);
         return PRIMUSCTL_FAIL;
     }
@@ -209,38 +324,42 @@ int primusctl_check(int argc, char **argv, primusctl_opts *opts)
         json_array_append_new(warnings, json_string("the private key is extractable (CKA_EXTRACTABLE=true): it can leave the HSM"));
     if (!(info->flags & P11_OBJ_SENSITIVE))
         json_array_append_new(warnings, json_string("the private key is not sensitive (CKA_SENSITIVE=false): its value can be read"));
-    snprintf(msg, sizeof(msg), "primusctl check %lld", (long long)time(NULL));
-    failure = sign_and_verify(key, (const unsigned char *)msg, strlen(msg), &mech);
-    doc = json_pack("{s:s, s:o, s:o, s:{s:s, s:s, s:s*}, s:b}", "uri", info->uri, "attributes",
-                    attributes_json(info), "warnings", warnings, "sign_verify", "mechanism",
-                    mech, "result", failure ? "fail" : "pass", "reason", failure, "pass",
-                    failure == NULL);
-    if (opts->json) {
+    if ((info->flags & P11_OBJ_SENSITIVE) && !(info->flags & P11_OBJ_ALWAYS_SENSITIVE))
+        json_array_append_new(warnings, json_string("the private key was not always sensitive (CKA_ALWAYS_SENSITIVE=false): it may have been read before it was protected"));
+    if (!(info->flags & P11_OBJ_EXTRACTABLE) && !(info->flags & P11_OBJ_NEVER_EXTRACTABLE))
+        json_array_append_new(warnings, json_string("the private key was extractable once (CKA_NEVER_EXTRACTABLE=false): copies may exist outside the HSM"));
+    /* A decrypt-only RSA key is proven by decryption; everything else signs. */
+    can_sign = (info->flags & P11_OBJ_CAN_SIGN) || !(info->flags & P11_OBJ_CAN_DECRYPT);
+    snprintf(msg, sizeof(msg), "primusctl check %lld", (long long)now);
+    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+    members = json_array();
+    n = p11_key_member_count(key);
+    for (i = 0; i < n; i++) {
+        int passed;
+        json_array_append_new(members, prove_on_member(key, i, can_sign, msg, &passed));
+        all_pass &= passed;
+    }
+    doc = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:b}", "time", when, "uri", info->uri,
+                    "partition", info->partition, "attributes", attributes_json(info),
+                    "warnings", warnings, "members", members, "pass", all_pass && n > 0);
+    if (p11_audit_stream_id(core)[0]) {
+        /* The evidence points at records that are on disk, not in a queue. */
+        p11_status ast = p11_audit_flush(core);
+        json_object_set_new(doc, "audit",
+                            json_pack("{s:s?, s:s, s:b}", "log", opts->audit_log, "stream",
+                                      p11_audit_stream_id(core), "written", ast == P11_OK));
+        if (ast != P11_OK) {
+            all_pass = 0;
+            json_object_set_new(doc, "pass", json_false());
+        }
+    }
+    if (opts->json)
         primusctl_print_json(doc);
-    } else {
-        json_t *a = json_object_get(doc, "attributes"), *w;
-        size_t i;
-        printf("key        %s\n", info->uri);
-        printf("label      %s\nid         %s\nbits       %lld\n",
-               json_string_value(json_object_get(a, "label")),
-               json_string_value(json_object_get(a, "id")),
-               (long long)json_integer_value(json_object_get(a, "bits")));
-        printf("sensitive %s, extractable %s, always-sensitive %s, never-extractable %s, "
-               "always-authenticate %s\n",
-               info->flags & P11_OBJ_SENSITIVE ? "yes" : "no",
-               info->flags & P11_OBJ_EXTRACTABLE ? "yes" : "no",
-               info->flags & P11_OBJ_ALWAYS_SENSITIVE ? "yes" : "no",
-               info->flags & P11_OBJ_NEVER_EXTRACTABLE ? "yes" : "no",
-               info->flags & P11_OBJ_ALWAYS_AUTHENTICATE ? "yes" : "no");
-        json_array_foreach(json_object_get(doc, "warnings"), i, w)
-            printf("warning: %s\n", json_string_value(w));
-        if (failure)
-            printf("sign+verify (%s): FAIL: %s\n", mech, failure);
-        else
-            printf("sign+verify (%s): pass\n", mech);
+    else {
+        print_human(doc, info);
         json_decref(doc);
     }
     p11_key_unref(key);
     p11_core_free(core);
-    return failure ? PRIMUSCTL_FAIL : PRIMUSCTL_OK;
+    return all_pass && n > 0 ? PRIMUSCTL_OK : PRIMUSCTL_FAIL;
 }

@@ -16,6 +16,8 @@ static const struct {
     {"uri-pem", primusctl_uri_pem, "uri-pem URI [-out FILE]: a PEM key file holding only the URI"},
     {"check", primusctl_check, "check URI: prove a key works (attributes, sign and verify)"},
     {"cluster", primusctl_cluster, "cluster status: partitions, members, states, counters"},
+    {"audit", primusctl_audit,
+     "audit verify FILE [--key KEYFILE] [--allow-open]: check an audit log's chain and MACs"},
 };
 
 static void usage(FILE *to)
@@ -23,6 +25,7 @@ static void usage(FILE *to)
     size_t i;
 
     fprintf(to, "usage: primusctl [--module PATH] [--pin-source file:PATH] [--topology FILE] "
+                "[--audit-log PATH] [--audit-key FILE] [--audit-policy fail-closed|fail-open] "
                 "[--json] COMMAND ...\n\ncommands:\n");
     for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         fprintf(to, "  %-8s %s\n", commands[i].name, commands[i].summary);
@@ -48,6 +51,12 @@ static int parse_common(int *argc, char **argv, primusctl_opts *opts)
             slot = &opts->pin_source;
         else if (strcmp(a, "--topology") == 0)
             slot = &opts->topology;
+        else if (strcmp(a, "--audit-log") == 0)
+            slot = &opts->audit_log;
+        else if (strcmp(a, "--audit-key") == 0)
+            slot = &opts->audit_key;
+        else if (strcmp(a, "--audit-policy") == 0)
+            slot = &opts->audit_policy;
         if (slot) {
             if (in + 1 >= *argc) {
                 fprintf(stderr, "primusctl: %s needs a value\n", a);
@@ -78,6 +87,12 @@ p11_core *primusctl_core(const primusctl_opts *opts)
         st = p11_core_set(core, "pkcs11-module-token-pin", opts->pin_source);
     if (st == P11_OK && opts->topology)
         st = p11_core_set(core, "primus-topology", opts->topology);
+    if (st == P11_OK && opts->audit_log)
+        st = p11_core_set(core, "primus-audit-log", opts->audit_log);
+    if (st == P11_OK && opts->audit_key)
+        st = p11_core_set(core, "primus-audit-key", opts->audit_key);
+    if (st == P11_OK && opts->audit_policy)
+        st = p11_core_set(core, "primus-audit-policy", opts->audit_policy);
     if (st != P11_OK) {
         primusctl_fail(st, "configuration");
         p11_core_free(core);

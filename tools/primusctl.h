@@ -21,12 +21,17 @@ enum primusctl_exit {
 
 /* Options every subcommand that touches the HSM accepts (parsed by
  * primusctl_parse_common): --module PATH, --pin-source file:PATH,
- * --topology FILE, --json.  argv is compacted to the remaining words. */
+ * --topology FILE, --audit-log PATH, --audit-key FILE,
+ * --audit-policy fail-closed|fail-open, --json.  argv is compacted to the
+ * remaining words. */
 typedef struct primusctl_opts {
     int json;
     const char *module;
     const char *pin_source;
     const char *topology;
+    const char *audit_log;    /* primus-audit-log */
+    const char *audit_key;    /* primus-audit-key */
+    const char *audit_policy; /* primus-audit-policy */
 } primusctl_opts;
 
 typedef int (*primusctl_command_fn)(int argc, char **argv, primusctl_opts *opts);
@@ -36,6 +41,7 @@ int primusctl_uri_pem(int argc, char **argv, primusctl_opts *opts);
 int primusctl_list(int argc, char **argv, primusctl_opts *opts);
 int primusctl_check(int argc, char **argv, primusctl_opts *opts);
 int primusctl_cluster(int argc, char **argv, primusctl_opts *opts);
+int primusctl_audit(int argc, char **argv, primusctl_opts *opts);
 
 /* A core configured from the options (and PRIMUS_PKCS11_MODULE); prints
  * the error and returns NULL on failure. */

@@ -820,8 +820,10 @@ p11_uri_result p11_uri_parse_n(const char *text, size_t len, p11_uri **out, p11_
                     "raw NUL byte at offset %zu; a URI is text, percent-encode the byte as %%00",
                     (size_t)(nul - text));
     if (len < SCHEME_LEN || !equal_ignoring_case(text, SCHEME, SCHEME_LEN)) {
-        char shown[64];
+        char shown[72];
         quote_bytes(shown, sizeof(shown), text, len < 16 ? len : 16);
+        if (len > 16) /* only the start is shown: say so */
+            strcat(shown, "...");
         return fail(err, P11_URI_ERR_SCHEME, 0,
                     "\"%s\" is not a PKCS#11 URI; it must start with \"pkcs11:\", e.g. "
                     "pkcs11:token=mytoken;object=mykey",

@@ -36,11 +36,16 @@ free_port() {
 # curl, a server) that loads the sanitizer-built provider: the ASan runtime
 # must be loaded first.  Leak checking is left to our own instrumented
 # binaries (the programs keep process-lifetime allocations).
+# A program under test (openssl, ...) also goes through $PRIMUS_TEST_WRAPPER
+# when that is set (tests/lib/wrapper.sh).
 with_sanitizer_runtime() {
     if [ -n "${PRIMUS_ASAN_RUNTIME:-}" ]; then
-        env "LD_PRELOAD=$PRIMUS_ASAN_RUNTIME" \
+        primus_wrap env "LD_PRELOAD=$PRIMUS_ASAN_RUNTIME" \
             "ASAN_OPTIONS=${ASAN_OPTIONS:-halt_on_error=1}:detect_leaks=0" "$@"
     else
-        "$@"
+        primus_wrap "$@"
     fi
 }
+
+# shellcheck source=tests/lib/wrapper.sh
+source "$(dirname "${BASH_SOURCE[0]}")/wrapper.sh"

@@ -12,7 +12,10 @@
 #   - `nginx -s reload` while requests are running: none fails, new workers take
 #     over and keep serving;
 #   - every handshake was signed in the token: the C_Sign calls logged by the
-#     shim module (in master and workers) equal the number of handshakes;
+#     shim module (in master and workers) equal the number of handshakes, and
+#     so do the "sign" records of the audit log, which master, workers and the
+#     nginx -t/-s processes all append to; `primusctl audit verify` finds
+#     every process's chain intact and closed;
 #   - nginx's error log has no [error]/[crit]/[alert]/[emerg] line; nginx stops
 #     cleanly (exit status 0) and leaves no process behind.
 source "$(dirname "${BASH_SOURCE[0]}")/tls_lib.sh"
@@ -25,6 +28,12 @@ PAR=${TLS_PAR:-6}
 say "token, keys, certificates"
 tls_token WEB 24681357
 tls_shim_conf
+# the audit log, opened by the master (root) and inherited by the workers
+AUDIT_LOG=$WORK/audit.jsonl
+AUDIT_KEY=$WORK/audit.key
+head -c 32 /dev/urandom >"$AUDIT_KEY"
+chmod 600 "$AUDIT_KEY"
+printf 'primus-audit-log = %s\nprimus-audit-key = %s\n' "$AUDIT_LOG" "$AUDIT_KEY" >>"$CONF"
 tls_ca
 tls_cert rsa-server "$RSA_URI" server
 tls_cert ec-server "$EC_URI" server
@@ -220,5 +229,21 @@ echo "    requests answered: $ANSWERED of $REQUESTS; handshakes: $HANDSHAKES (+ 
 [ "$SIGNS" -eq $((HANDSHAKES + KB_SEEN)) ] && pass ||
     fail "C_Sign calls ($SIGNS) differ from handshakes ($HANDSHAKES + $KB_SEEN)"
 [ "$ANSWERED" -ge 2000 ] && pass || fail "fewer than 2000 requests answered"
+
+say "the audit log"
+run "$PRIMUS_BUILD/tools/primusctl" audit verify "$AUDIT_LOG" --key "$AUDIT_KEY" --json
+expect_status 0
+# (the CSRs made with openssl req before nginx started are audited too: count nginx's)
+AUDIT_SIGNS=$(grep '"process":"nginx"' "$AUDIT_LOG" | grep -c '"event":"sign",.*"result":"CKR_OK"')
+AUDIT_PIDS=$(grep -o '"pid":[0-9]*' "$AUDIT_LOG" | sort -u | wc -l)
+echo "    audit: $(wc -l <"$AUDIT_LOG") records from $AUDIT_PIDS processes; sign records: $AUDIT_SIGNS"
+[ "$AUDIT_SIGNS" -eq "$SIGNS" ] && pass ||
+    fail "the audit log has $AUDIT_SIGNS successful sign records, the token saw $SIGNS C_Sign calls"
+for w in $W1 $W2; do
+    grep -q "\"pid\":$w," "$AUDIT_LOG" && pass || fail "worker $w left no audit record"
+done
+# (hashes and MACs are hex: leave them out, an 8-digit PIN could occur in them by chance)
+sed -E 's/"(stream|prev|mac)":"[0-9a-f]*"//g' "$AUDIT_LOG" | grep -qF "$(cat "$PIN_FILE")" &&
+    fail "the PIN is in the audit log" || pass
 say "done in $((SECONDS - T0)) s"
 finish
