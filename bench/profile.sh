@@ -4,7 +4,7 @@
 # the machine, unlike the wall-clock tables), and where the provider's
 # instructions go.
 #
-#   bench/profile.sh [--algs "p256 rsa2048 ..."] [--seconds S] [--keep DIR]
+#   bench/profile.sh [--algs "p256 rsa2048 ..."] [--seconds S] [--keep DIR] [--audit]
 #
 # For each algorithm: one signbench run under callgrind, one thread,
 # contenders raw-token, raw-session, provider, libp11 (each has its own
@@ -15,20 +15,27 @@
 # as the core calls them), the rest of the core (p11_key_sign), the
 # provider's signature code around it (hashing, DER encoding), and
 # OpenSSL's EVP layer (EVP_DigestSignInit_ex and the rest of EVP_DigestSign).
+# --audit (default algorithm p256): provider vs provider+audit instead: per
+# signature in the signing thread, plus the audit writer thread's
+# instructions per record (writer_main: every record it formatted, chained,
+# MACed and wrote), and where the writer's go.
 # PRIMUS_BUILD selects the build tree (default: build/ of this checkout).
 set -uo pipefail
 
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${PRIMUS_BUILD:-$SRC/build}
 ALGS="rsa2048 rsa2048-pss rsa3072 rsa3072-pss p256 p384"
+ALGS_SET=0
 SECS=1
 KEEP=
+AUDIT=0
 while [ $# -gt 0 ]; do
     case $1 in
-    --algs) ALGS=$2; shift ;;
+    --algs) ALGS=$2; ALGS_SET=1; shift ;;
+    --audit) AUDIT=1 ;;
     --seconds) SECS=$2; shift ;;
     --keep) KEEP=$2; shift ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) echo "profile: unknown option $1" >&2; exit 2 ;;
     esac
     shift
@@ -39,6 +46,73 @@ SB=$BUILD/bench/signbench
 OUT=${KEEP:-$(mktemp -d "${TMPDIR:-/tmp}/primus-profile.XXXXXX")}
 mkdir -p "$OUT"
 [ -z "$KEEP" ] && trap 'rm -rf "$OUT"' EXIT
+
+if [ "$AUDIT" = 1 ]; then
+    [ "$ALGS_SET" = 1 ] || ALGS=p256
+    echo "Instructions per signature with the audit log off and on (thousands), callgrind, 1 thread"
+    printf '%-12s %10s %10s %10s %10s %7s\n' alg provider "+audit" "writer/rec" "on total" "on/off"
+    status=0
+    for alg in $ALGS; do
+        cg=$OUT/callgrind.audit.$alg
+        # the signing threads and the audit writer thread only
+        if ! valgrind --tool=callgrind --callgrind-out-file="$cg" --toggle-collect=run_thread_main \
+            --toggle-collect=writer_main "$SB" --algs "$alg" --threads 1 \
+            --contenders provider,provider+audit --seconds "$SECS" --rounds 1 \
+            >"$OUT/audit.$alg.log" 2>&1; then
+            echo "profile: signbench --audit under callgrind failed for $alg:" >&2
+            grep -v '^==' "$OUT/audit.$alg.log" | tail -5 >&2
+            status=1
+            continue
+        fi
+        callgrind_annotate --inclusive=yes --tree=both --threshold=100 "$cg" >"$cg.txt" 2>/dev/null
+        python3 - "$cg.txt" "$alg" <<'PY'
+import re, sys
+line_re = re.compile(r"^\s*([\d,]+)\s+\([^)]*\)\s+([<>*])\s+(.*?)(?: \(([\d,]+)x\))? \[")
+blocks = {}
+for chunk in open(sys.argv[1]).read().split("\n\n"):
+    b = {"incl": 0, "callees": {}}
+    name = None
+    for l in chunk.split("\n"):
+        m = line_re.match(l)
+        if not m:
+            continue
+        cost = int(m.group(1).replace(",", ""))
+        fn = m.group(3).split(":", 1)[-1]
+        calls = int(m.group(4).replace(",", "")) if m.group(4) else 0
+        if m.group(2) == "*":
+            name, b["incl"] = fn, cost
+        elif m.group(2) == ">":
+            b["callees"][fn] = (cost, calls)
+    if name:
+        blocks[name] = b
+
+def block(fn):
+    return blocks.get(fn, {"incl": 0, "callees": {}})
+
+# per signature: the sign_* function over its calls from the measuring
+# thread (its 3 warm-up signatures included); the writer: writer_main over
+# the records it chained (one p11_audit_line_hash per record)
+off_c, off_n = block("run_thread_main")["callees"].get("sign_provider", (0, 0))
+on_c, on_n = block("run_thread_main")["callees"].get("sign_provider_audit", (0, 0))
+recs = block("write_batch")["callees"].get("p11_audit_line_hash", (0, 0))[1]
+writer = block("writer_main")["incl"]
+if not (off_n and on_n and recs):
+    print("%-12s  (missing data: %d, %d signatures, %d records)" % (sys.argv[2], off_n, on_n, recs))
+    sys.exit(0)
+off, on, w = off_c / off_n / 1e3, on_c / on_n / 1e3, writer / recs / 1e3
+print("%-12s %10.1f %10.1f %10.1f %10.1f %7.3f" % (sys.argv[2], off, on, w, on + w, (on + w) / off))
+print("  %d and %d signatures, %d records; the writer per record:" % (off_n, on_n, recs))
+for fn, (c, n) in sorted(block("write_batch")["callees"].items(), key=lambda kv: -kv[1][0])[:6]:
+    print("    %-36s %7.1f k" % (fn, c / recs / 1e3))
+print("    %-36s %7.1f k" % ("(writer_main outside write_batch)",
+                             (writer - block("write_batch")["incl"]) / recs / 1e3))
+PY
+    done
+    echo "(+audit: the signing thread's instructions per signature; writer/rec: the audit writer"
+    echo " thread's per record, one record per signature; on/off = (+audit + writer/rec) / provider)"
+    [ -n "$KEEP" ] && echo "callgrind files in $OUT"
+    exit $status
+fi
 
 echo "Instructions per signature (thousands), callgrind, 1 thread"
 printf '%-12s %10s %11s %10s %10s %10s  %s\n' alg raw-token raw-session provider libp11 \

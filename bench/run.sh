@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# run.sh: every benchmark in one go (about 13 minutes; --quick: under 2).
+# run.sh: every benchmark in one go (about 15 minutes; --quick: under 2).
 #
 #   bench/run.sh [--quick] [--no-build]
 #
 # Builds primus, primusctl, signbench, tlsclient and p11once (Release) in
 # $PRIMUS_BUILD (default: build/ of this checkout) unless --no-build, then
-# runs signbench (throughput tables and memory), tlsbench.sh, startup.sh
-# and (not with --quick) profile.sh (instructions per signature, callgrind).
+# runs signbench (throughput tables with the audit log off and on, memory),
+# tlsbench.sh, startup.sh and (not with --quick) profile.sh (instructions
+# per signature, callgrind).
 # Everything printed is also written to $PRIMUS_BENCH_OUT (default:
 # $PRIMUS_BUILD/bench/results-DATE/), with the raw data (JSON, CSV).
 # Exit status: 0 when every benchmark ran and every check passed (targets
@@ -22,7 +23,7 @@ for a in "$@"; do
     case $a in
     --quick) QUICK=1 ;;
     --no-build) DO_BUILD=0 ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $a" >&2; exit 2 ;;
     esac
 done
@@ -71,12 +72,12 @@ step() {
 }
 
 if [ "$QUICK" = 1 ]; then
-    step signbench "$BUILD/bench/signbench" --quick --json "$OUT/signbench.json"
+    step signbench "$BUILD/bench/signbench" --quick --audit --json "$OUT/signbench.json"
     step memory "$BUILD/bench/signbench" --rss-only --rss-count 20000
     step tlsbench bash "$SRC/bench/tlsbench.sh" --quick --csv "$OUT/tlsbench.csv"
     step startup bash "$SRC/bench/startup.sh" --quick --json-dir "$OUT"
 else
-    step signbench "$BUILD/bench/signbench" --seconds 0.6 --rounds 11 --threads 1,2,4 \
+    step signbench "$BUILD/bench/signbench" --seconds 0.6 --rounds 11 --threads 1,2,4 --audit \
         --json "$OUT/signbench.json"
     step memory "$BUILD/bench/signbench" --rss-only --rss-count 200000
     step tlsbench bash "$SRC/bench/tlsbench.sh" --seconds 2 --rounds 5 --csv "$OUT/tlsbench.csv"

@@ -14,6 +14,15 @@
  *                per thread (re-initialized per signature, as applications do)
  *   libp11       libp11's engine on the same key (libp11_engine.c)
  *
+ * --audit adds "provider+audit": the provider contender again, in a second
+ * library context whose openssl.cnf also sets primus-audit-log (a file in
+ * the temp dir) and primus-audit-key (a 32-byte 0600 key file there).  It
+ * is interleaved like every contender; the tables give provider+audit /
+ * provider per row, and an "Audit on/off" table adds the CPU time of the
+ * whole process (the audit writer thread included).  At the end the log is
+ * read back: it must hold exactly one "sign" record per signature the
+ * contender made (warm-up and verification included), else the run fails.
+ *
  * "ceiling" is the faster of raw-token and raw-session.  Contenders are
  * interleaved (their order rotates every round) and each measurement is
  * repeated; the table shows medians.  Before measuring, one signature of
@@ -29,6 +38,7 @@
  */
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
 #include <pthread.h>
@@ -79,8 +89,8 @@ static struct {
     int rss, rss_only, rss_threads;
     long rss_count;
     const char *rss_contender;
-    int keep, verbose, no_libp11, extra;
-    int only_set, only[8];      /* --contenders LIST */
+    int keep, verbose, no_libp11, extra, audit;
+    int only_set, only[16];     /* --contenders LIST */
 } opt = {
     .seconds = 2.0,
     .rounds = 5,
@@ -217,6 +227,7 @@ typedef struct bench_key {
     CK_OBJECT_HANDLE priv, pub;
     EVP_PKEY *verify_pkey;     /* public half, default provider, verify libctx */
     EVP_PKEY *prov_pkey;       /* through the primus provider */
+    EVP_PKEY *aud_pkey;        /* --audit: the same, in actx (audit log on) */
     EVP_PKEY *eng_pkey;        /* through libp11 */
     CK_OBJECT_HANDLE shared;   /* --extra: session copy held by the admin session */
     EVP_PKEY *sw_pkey;         /* --extra: a software key of the same size */
@@ -260,6 +271,7 @@ static alg_def algs[] = {
 
 static OSSL_LIB_CTX *vctx;    /* default provider only: hashing for raw, verification */
 static OSSL_LIB_CTX *pctx;    /* primus + default */
+static OSSL_LIB_CTX *actx;    /* --audit: the same, with primus-audit-log and -key */
 static bench_engine *engine;
 static char engine_error[512];
 static char tmpdir[PATH_MAX];
@@ -390,19 +402,45 @@ static void ossl_errors(FILE *f)
     }
 }
 
-/* ---- the provider's library context ------------------------------------------ */
-static void provider_setup(void)
+/* ---- the provider's library contexts ----------------------------------------- */
+static char audit_log[PATH_MAX + 32];
+
+static void write_pin_file(void)
 {
-    char conf[PATH_MAX + 32], pinfile[PATH_MAX + 32];
+    char pinfile[PATH_MAX + 32];
     FILE *f;
-    int i;
 
     snprintf(pinfile, sizeof(pinfile), "%s/pin", tmpdir);
     f = fopen(pinfile, "w");
     if (f == NULL || fputs(USER_PIN, f) < 0 || fclose(f) != 0)
         die("cannot write %s", pinfile);
     chmod(pinfile, 0600);
-    snprintf(conf, sizeof(conf), "%s/openssl.cnf", tmpdir);
+}
+
+/* A 32-byte random HMAC key, mode 0600, as docs/AUDIT.md asks. */
+static void write_audit_key(const char *path)
+{
+    unsigned char key[32];
+    int fd;
+
+    if (getentropy(key, sizeof(key)) != 0)
+        die("getentropy: %s", strerror(errno));
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0 || write(fd, key, sizeof(key)) != (ssize_t)sizeof(key) || close(fd) != 0)
+        die("cannot write %s: %s", path, strerror(errno));
+}
+
+/* A library context with primus + default from NAME.cnf in the temp dir:
+ * the primus section holds the module, the PIN file, every --provider-conf
+ * line and then the lines in more[] (NULL-terminated). */
+static OSSL_LIB_CTX *provider_setup(const char *name, const char *const *more)
+{
+    char conf[PATH_MAX + 32];
+    OSSL_LIB_CTX *ctx;
+    FILE *f;
+    int i;
+
+    snprintf(conf, sizeof(conf), "%s/%s.cnf", tmpdir, name);
     f = fopen(conf, "w");
     if (f == NULL)
         die("cannot write %s", conf);
@@ -412,23 +450,40 @@ static void provider_setup(void)
             "[provider_sect]\ndefault = default_sect\nprimus = primus_sect\n"
             "[default_sect]\nactivate = 1\n"
             "[primus_sect]\nmodule = %s\npkcs11-module-path = %s\n"
-            "pkcs11-module-token-pin = file:%s\n",
-            opt.provider, opt.module, pinfile);
+            "pkcs11-module-token-pin = file:%s/pin\n",
+            opt.provider, opt.module, tmpdir);
     for (i = 0; i < opt.n_extra_conf; i++)
         fprintf(f, "%s\n", opt.extra_conf[i]);
+    for (i = 0; more && more[i]; i++)
+        fprintf(f, "%s\n", more[i]);
     fprintf(f, "activate = 1\n");
     if (fclose(f) != 0)
         die("cannot write %s", conf);
-    pctx = OSSL_LIB_CTX_new();
-    if (pctx == NULL || !OSSL_LIB_CTX_load_config(pctx, conf))
+    ctx = OSSL_LIB_CTX_new();
+    if (ctx == NULL || !OSSL_LIB_CTX_load_config(ctx, conf))
         ossl_die("loading the provider configuration failed");
-    if (!OSSL_PROVIDER_available(pctx, "primus"))
+    if (!OSSL_PROVIDER_available(ctx, "primus"))
         ossl_die("the primus provider is not available after loading the configuration");
+    return ctx;
 }
 
-static EVP_PKEY *provider_load_key(const char *uri)
+/* --audit: the provider's context again, with the audit log on. */
+static OSSL_LIB_CTX *provider_audit_setup(void)
 {
-    OSSL_STORE_CTX *store = OSSL_STORE_open_ex(uri, pctx, NULL, NULL, NULL, NULL, NULL, NULL);
+    char key[PATH_MAX + 32], log_line[PATH_MAX + 64], key_line[PATH_MAX + 64];
+    const char *more[] = {log_line, key_line, NULL};
+
+    snprintf(audit_log, sizeof(audit_log), "%s/audit.jsonl", tmpdir);
+    snprintf(key, sizeof(key), "%s/audit.key", tmpdir);
+    write_audit_key(key);
+    snprintf(log_line, sizeof(log_line), "primus-audit-log = %s", audit_log);
+    snprintf(key_line, sizeof(key_line), "primus-audit-key = %s", key);
+    return provider_setup("openssl-audit", more);
+}
+
+static EVP_PKEY *provider_load_key(OSSL_LIB_CTX *ctx, const char *uri)
+{
+    OSSL_STORE_CTX *store = OSSL_STORE_open_ex(uri, ctx, NULL, NULL, NULL, NULL, NULL, NULL);
     OSSL_STORE_INFO *info;
     EVP_PKEY *pkey = NULL;
 
@@ -448,26 +503,52 @@ static EVP_PKEY *provider_load_key(const char *uri)
 
 /* ---- contenders ----------------------------------------------------------------- */
 enum { C_RAW_TOKEN, C_RAW_SESSION, C_PROVIDER, C_LIBP11, C_RAW_SHARED, C_SOFTWARE, C_SW_PROV,
-       N_CONT };
+       C_PROV_AUDIT, N_CONT };
 static const char *const cont_names[N_CONT] = {"raw-token", "raw-session", "provider", "libp11",
-                                               "raw-shared", "software", "sw+primus"};
+                                               "raw-shared", "software", "sw+primus",
+                                               "provider+audit"};
 /* --extra adds raw-shared (one session copy of the key, made in the admin
  * session and used by every thread, as a session-key cache shared by a
  * session pool would), software (the default provider with a key of the
  * same size in memory: what a PEM key costs) and sw+primus (the same
  * software key read from PEM in the provider's library context, where
  * primus is loaded beside the default provider: what merely loading the
- * provider costs a program that signs with a PEM key). */
+ * provider costs a program that signs with a PEM key).  --audit adds
+ * provider+audit (see the top of this file). */
 static int cont_enabled(int c)
 {
     if (opt.only_set && !opt.only[c])
         return 0;
     if (c == C_LIBP11)
         return !opt.no_libp11;
+    if (c == C_PROV_AUDIT)
+        return opt.audit;
     if (c >= C_RAW_SHARED)
         return opt.extra;
     return 1;
 }
+
+/* The library context and key an EVP contender signs with (NULL: none). */
+static OSSL_LIB_CTX *cont_libctx(int c)
+{
+    return c == C_SOFTWARE ? vctx : c == C_PROV_AUDIT ? actx : pctx;
+}
+
+static EVP_PKEY *cont_pkey(int c, const bench_key *k)
+{
+    switch (c) {
+    case C_PROVIDER: return k->prov_pkey;
+    case C_PROV_AUDIT: return k->aud_pkey;
+    case C_LIBP11: return k->eng_pkey;
+    case C_SOFTWARE: return k->sw_pkey;
+    case C_SW_PROV: return k->swp_pkey;
+    default: return NULL;
+    }
+}
+
+/* Successful signatures per contender, summed by worker_done (always called
+ * on the main thread): --audit checks the log against it. */
+static long signatures_made[N_CONT];
 
 /* What is signed: the size of a TLS 1.3 CertificateVerify input. */
 static unsigned char message[130];
@@ -478,6 +559,7 @@ typedef struct worker {
     CK_SESSION_HANDLE s;
     CK_OBJECT_HANDLE h, copy;
     EVP_MD_CTX *mctx;
+    long signed_ok;            /* successful signatures, warm-up included */
     unsigned char sig[SIG_MAX];
     size_t siglen;
     char err[512];
@@ -518,12 +600,11 @@ static int worker_init(worker *w, int cont, alg_def *a)
         return 1;
     }
     case C_PROVIDER:
+    case C_PROV_AUDIT:
     case C_LIBP11:
     case C_SOFTWARE:
     case C_SW_PROV:
-        if ((cont == C_PROVIDER ? a->k->prov_pkey
-             : cont == C_LIBP11 ? a->k->eng_pkey
-             : cont == C_SOFTWARE ? a->k->sw_pkey : a->k->swp_pkey) == NULL) {
+        if (cont_pkey(cont, a->k) == NULL) {
             snprintf(w->err, sizeof(w->err), "no key");
             return 0;
         }
@@ -535,6 +616,7 @@ static int worker_init(worker *w, int cont, alg_def *a)
 
 static void worker_done(worker *w)
 {
+    signatures_made[w->cont] += w->signed_ok;
     if (w->copy)
         fl->C_DestroyObject(w->s, w->copy);
     if (w->s)
@@ -598,10 +680,8 @@ static int provider_sign(worker *w)
                                                 (char *)a->md, 0);
     }
     *p = OSSL_PARAM_construct_end();
-    if (EVP_DigestSignInit_ex(w->mctx, NULL, a->md, w->cont == C_SOFTWARE ? vctx : pctx, NULL,
-                              w->cont == C_SOFTWARE ? a->k->sw_pkey
-                              : w->cont == C_SW_PROV ? a->k->swp_pkey : a->k->prov_pkey,
-                              a->pss ? params : NULL) != 1
+    if (EVP_DigestSignInit_ex(w->mctx, NULL, a->md, cont_libctx(w->cont), NULL,
+                              cont_pkey(w->cont, a->k), a->pss ? params : NULL) != 1
         || EVP_DigestSign(w->mctx, w->sig, &len, message, sizeof(message)) != 1) {
         unsigned long code = ERR_peek_last_error();
         char buf[256] = "";
@@ -645,18 +725,24 @@ static NOINLINE int sign_provider(worker *w) { last_contender = 3; return provid
 static NOINLINE int sign_software(worker *w) { last_contender = 4; return provider_sign(w); }
 static NOINLINE int sign_libp11(worker *w) { last_contender = 5; return libp11_sign(w); }
 static NOINLINE int sign_sw_prov(worker *w) { last_contender = 6; return provider_sign(w); }
+static NOINLINE int sign_provider_audit(worker *w) { last_contender = 7; return provider_sign(w); }
 
 static int worker_sign(worker *w)
 {
+    int ok;
+
     switch (w->cont) {
-    case C_RAW_TOKEN: return sign_raw_token(w);
-    case C_RAW_SESSION: return sign_raw_session(w);
-    case C_RAW_SHARED: return sign_raw_shared(w);
-    case C_PROVIDER: return sign_provider(w);
-    case C_SOFTWARE: return sign_software(w);
-    case C_SW_PROV: return sign_sw_prov(w);
-    default: return sign_libp11(w);
+    case C_RAW_TOKEN: ok = sign_raw_token(w); break;
+    case C_RAW_SESSION: ok = sign_raw_session(w); break;
+    case C_RAW_SHARED: ok = sign_raw_shared(w); break;
+    case C_PROVIDER: ok = sign_provider(w); break;
+    case C_PROV_AUDIT: ok = sign_provider_audit(w); break;
+    case C_SOFTWARE: ok = sign_software(w); break;
+    case C_SW_PROV: ok = sign_sw_prov(w); break;
+    default: ok = sign_libp11(w); break;
     }
+    w->signed_ok += ok;
+    return ok;
 }
 
 /* Verify w's last signature with the default provider (verify libctx). */
@@ -706,6 +792,13 @@ static double thread_cpu_now(void)
     return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+static double process_cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
 /* ---- the runner ---------------------------------------------------------------- */
 typedef struct runner {
     pthread_barrier_t start;
@@ -751,13 +844,17 @@ static void *run_thread_main(void *arg)
 /* ops/s of contender cont with n threads for opt.seconds, and the CPU time
  * its threads spent per operation (µs) in *cpu_us; -1 on failure.  CPU time
  * per operation hardly depends on what else the machine runs: it is the
- * robust measure of per-signature overhead, ops/s the measure of scaling. */
-static double measure(int cont, alg_def *a, int n, double *cpu_us, char *err, size_t errlen)
+ * robust measure of per-signature overhead, ops/s the measure of scaling.
+ * *proc_us: the CPU time of the whole process over the same window per
+ * operation, i.e. with the work of threads the contender starts behind the
+ * scenes (the audit log's writer). */
+static double measure(int cont, alg_def *a, int n, double *cpu_us, double *proc_us, char *err,
+                      size_t errlen)
 {
     runner r;
     run_thread th[MAX_THREADS];
     struct timespec ts;
-    double t0, cpu = 0, end = 0;
+    double t0, p0, cpu = 0, end = 0;
     long ops = 0;
     int i, failed = 0;
 
@@ -773,6 +870,7 @@ static double measure(int cont, alg_def *a, int n, double *cpu_us, char *err, si
     }
     pthread_barrier_wait(&r.start);
     t0 = now();
+    p0 = process_cpu_now();
     ts.tv_sec = (time_t)opt.seconds;
     ts.tv_nsec = (long)((opt.seconds - (double)ts.tv_sec) * 1e9);
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
@@ -788,8 +886,10 @@ static double measure(int cont, alg_def *a, int n, double *cpu_us, char *err, si
             failed = 1;
             snprintf(err, errlen, "%s", th[i].w.err);
         }
-        worker_done(&th[i].w);
     }
+    *proc_us = ops > 0 ? (process_cpu_now() - p0) * 1e6 / (double)ops : -1;
+    for (i = 0; i < n; i++)
+        worker_done(&th[i].w);
     pthread_barrier_destroy(&r.start);
     *cpu_us = ops > 0 ? cpu * 1e6 / (double)ops : -1;
     return failed || ops == 0 ? -1 : ops / (end - t0);
@@ -930,6 +1030,90 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
     return remove(path);
 }
 
+/* ---- audit on/off ---------------------------------------------------------------- */
+/* One row of the tables (medians over the rounds). */
+typedef struct row {
+    const char *alg;
+    int threads;
+    double med[N_CONT], cpu[N_CONT], proc[N_CONT];
+    /* --audit: provider+audit / provider, median over the rounds of the
+     * ratio within each round (wall ops/s, thread CPU, process CPU) */
+    double pair_wall, pair_cpu, pair_proc, spread_prov, spread_aud;
+} row;
+
+static void audit_table(const row *rows, int n_rows)
+{
+    int i;
+
+    printf("\nAudit on/off: provider+audit (on) vs provider (off), medians of the rounds; "
+           "paired = median\nof the on/off ratio within each round.  sig/s: on/off >= 0.95 is "
+           "within 5 %%; CPU µs per\nsignature (threads that sign; process = the whole "
+           "process, audit writer included):\non/off <= 1.05 is within 5 %%.\n");
+    printf("%-12s %3s %8s %8s %6s %6s | %7s %7s %6s %6s | %7s %7s %6s %6s | %6s %6s %s\n",
+           "alg", "thr", "off/s", "on/s", "on/off", "paired", "cpu off", "cpu on", "on/off",
+           "paired", "proc off", "proc on", "on/off", "paired", "spr off", "spr on", "5%");
+    for (i = 0; i < n_rows; i++) {
+        const row *w = &rows[i];
+        double off = w->med[C_PROVIDER], on = w->med[C_PROV_AUDIT];
+        if (off <= 0 || on <= 0) {
+            printf("%-12s %3d  (a contender failed)\n", w->alg, w->threads);
+            continue;
+        }
+        printf("%-12s %3d %8.0f %8.0f %6.3f %6.3f | %7.1f %7.1f %6.3f %6.3f | %7.1f %7.1f %6.3f "
+               "%6.3f | %5.0f%% %5.0f%% %s\n",
+               w->alg, w->threads, off, on, on / off, w->pair_wall, w->cpu[C_PROVIDER],
+               w->cpu[C_PROV_AUDIT], w->cpu[C_PROV_AUDIT] / w->cpu[C_PROVIDER], w->pair_cpu,
+               w->proc[C_PROVIDER], w->proc[C_PROV_AUDIT],
+               w->proc[C_PROV_AUDIT] / w->proc[C_PROVIDER], w->pair_proc, w->spread_prov * 100,
+               w->spread_aud * 100, on / off >= 0.95 ? "met" : "MISSED");
+    }
+    fflush(stdout);
+}
+
+/* The log must hold one "sign" record per signature provider+audit made
+ * (and end with stream-end: the library context was freed).  1 if so. */
+static int audit_check(FILE *json)
+{
+    FILE *f = fopen(audit_log, "r");
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    long records = 0, signs = 0, signs_ok = 0, made = signatures_made[C_PROV_AUDIT];
+    int ended = 0, ok;
+    struct stat st;
+
+    if (f == NULL) {
+        fprintf(stderr, "signbench: cannot read the audit log %s: %s\n", audit_log,
+                strerror(errno));
+        return 0;
+    }
+    while ((len = getline(&line, &cap, f)) > 0) {
+        records++;
+        if (strstr(line, "\"event\":\"sign\"")) {
+            signs++;
+            signs_ok += strstr(line, "\"result\":\"CKR_OK\"") != NULL;
+        }
+        ended = strstr(line, "\"event\":\"stream-end\"") != NULL;
+    }
+    free(line);
+    fclose(f);
+    if (stat(audit_log, &st) != 0)
+        st.st_size = -1;
+    ok = signs == made && signs_ok == signs && ended;
+    printf("\nAudit log: %ld records, %ld \"sign\" (%ld CKR_OK) for %ld provider+audit "
+           "signatures, %s: %s\n"
+           "  %lld bytes (%.1f MB, %.0f bytes/record)\n",
+           records, signs, signs_ok, made, ended ? "ends with stream-end" : "NO stream-end",
+           ok ? "OK" : "MISMATCH", (long long)st.st_size, st.st_size / 1e6,
+           records ? (double)st.st_size / records : 0.0);
+    if (json)
+        fprintf(json, ",\n\"audit\": {\"records\": %ld, \"sign_records\": %ld, "
+                      "\"sign_records_ok\": %ld, \"signatures\": %ld, \"bytes\": %lld, "
+                      "\"ok\": %s}",
+                records, signs, signs_ok, made, (long long)st.st_size, ok ? "true" : "false");
+    return ok;
+}
+
 /* ---- main ------------------------------------------------------------------------ */
 static void usage(int code)
 {
@@ -944,7 +1128,8 @@ static void usage(int code)
             "  --rss-only          only that\n"
             "  --rss-count N       (default 200000)\n"
             "  --rss-threads N     (default 1)\n"
-            "  --rss-contender C   provider (default), raw-token, raw-session, libp11\n"
+            "  --rss-contender C   provider (default), raw-token, raw-session, libp11,\n"
+            "                      provider+audit\n"
             "  --provider-conf K=V extra line for the primus section (repeatable),\n"
             "                      e.g. primus-session-key-cache=yes\n"
             "  --module PATH       SoftHSM module (default $PRIMUS_SOFTHSM_MODULE or\n"
@@ -955,6 +1140,8 @@ static void usage(int code)
             "  --contenders LIST   only these (for profiling), e.g. provider,raw-session\n"
             "  --extra             also raw-shared (one session copy used by all threads) and\n"
             "                      software (default provider, key of the same size in memory)\n"
+            "  --audit             also provider+audit (audit log and key on, in the temp dir);\n"
+            "                      checks the log's sign records against the signatures made\n"
             "  --json FILE         every round's result as JSON\n"
             "  --verbose           print every round\n"
             "  --keep              keep the temp dir (token, openssl.cnf)\n");
@@ -1039,6 +1226,7 @@ int main(int argc, char **argv)
         else if (strcmp(a, "--engine") == 0) { NEEDV(); opt.engine = v; }
         else if (strcmp(a, "--no-libp11") == 0) opt.no_libp11 = 1;
         else if (strcmp(a, "--extra") == 0) opt.extra = 1;
+        else if (strcmp(a, "--audit") == 0) opt.audit = 1;
         else if (strcmp(a, "--contenders") == 0) {
             char list[256], *save = NULL, *tok;
             NEEDV();
@@ -1048,7 +1236,9 @@ int main(int argc, char **argv)
                     ;
                 if (c == N_CONT)
                     die("--contenders: unknown contender %s", tok);
-                if (c >= C_RAW_SHARED)
+                if (c == C_PROV_AUDIT)
+                    opt.audit = 1;
+                else if (c >= C_RAW_SHARED)
                     opt.extra = 1;
                 opt.only[c] = 1;
             }
@@ -1065,6 +1255,8 @@ int main(int argc, char **argv)
         || opt.rss_threads > MAX_THREADS || opt.rss_count < 1)
         usage(2);
     default_paths();
+    if (strcmp(opt.rss_contender, cont_names[C_PROV_AUDIT]) == 0 && (opt.rss || opt.rss_only))
+        opt.audit = 1;
     if (opt.rss_only)
         opt.algs = "p256";
     else if (opt.rss && strstr(opt.algs, "p256") == NULL)
@@ -1134,16 +1326,23 @@ int main(int argc, char **argv)
         algs[j].md_len = (size_t)EVP_MD_get_size(algs[j].md_fetched);
     }
 
-    provider_setup();
+    write_pin_file();
+    pctx = provider_setup("openssl", NULL);
+    if (opt.audit)
+        actx = provider_audit_setup();
     for (j = 0; j < N_KEYS; j++) {
+        int pass;
         if (!keys[j].made)
             continue;
-        keys[j].prov_pkey = provider_load_key(keys[j].uri);
-        if (keys[j].prov_pkey == NULL) {
-            fprintf(stderr, "signbench: provider: OSSL_STORE_open/load(\"%s\") gave no key:\n",
-                    keys[j].uri);
-            ossl_errors(stderr);
-            any_failure = 1;
+        for (pass = 0; pass < (opt.audit ? 2 : 1); pass++) {
+            EVP_PKEY **pk = pass ? &keys[j].aud_pkey : &keys[j].prov_pkey;
+            *pk = provider_load_key(pass ? actx : pctx, keys[j].uri);
+            if (*pk == NULL) {
+                fprintf(stderr, "signbench: %s: OSSL_STORE_open/load(\"%s\") gave no key:\n",
+                        cont_names[pass ? C_PROV_AUDIT : C_PROVIDER], keys[j].uri);
+                ossl_errors(stderr);
+                any_failure = 1;
+            }
         }
     }
     if (!opt.no_libp11) {
@@ -1234,12 +1433,9 @@ int main(int argc, char **argv)
     }
 
     /* rows kept for the CPU table printed at the end */
-    static struct row {
-        const char *alg;
-        int threads;
-        double med[N_CONT], cpu[N_CONT];
-    } rows[N_ALGS * 16];
+    static row rows[N_ALGS * 16];
     int n_rows = 0;
+    int audit_on = cont_enabled(C_PROV_AUDIT);
 
     if (!opt.rss_only) {
         printf("\nSignatures per second (wall clock), median of %d round%s of %.2g s, contenders "
@@ -1250,21 +1446,25 @@ int main(int argc, char **argv)
         for (c = C_RAW_SHARED; c < N_CONT; c++)
             if (cont_enabled(c))
                 printf(" %11s", cont_names[c]);
-        printf(" %9s %9s %7s\n", "prov/ceil", "prov/p11", "spread");
+        printf(" %9s %9s", "prov/ceil", "prov/p11");
+        if (audit_on)
+            printf(" %9s", "aud/prov");
+        printf(" %7s\n", "spread");
         for (j = 0; j < N_ALGS; j++) {
             if (!algs[j].selected)
                 continue;
             for (t = 0; t < opt.n_threads; t++) {
-                double v[N_CONT][MAX_ROUNDS], cu[N_CONT][MAX_ROUNDS], med[N_CONT], cpu[N_CONT];
+                double v[N_CONT][MAX_ROUNDS], cu[N_CONT][MAX_ROUNDS], pu[N_CONT][MAX_ROUNDS];
+                double med[N_CONT], cpu[N_CONT], proc[N_CONT], spreads[N_CONT];
                 double ceil_, spread = 0;
                 int n = opt.threads[t];
                 for (r = 0; r < opt.rounds; r++) {
                     for (i = 0; i < N_CONT; i++) {
                         c = (i + r) % N_CONT; /* rotate the order every round */
-                        v[c][r] = cu[c][r] = -1;
+                        v[c][r] = cu[c][r] = pu[c][r] = -1;
                         if (!usable[j][c])
                             continue;
-                        v[c][r] = measure(c, &algs[j], n, &cu[c][r], err, sizeof(err));
+                        v[c][r] = measure(c, &algs[j], n, &cu[c][r], &pu[c][r], err, sizeof(err));
                         if (v[c][r] < 0) {
                             fprintf(stderr, "signbench: %s %s %d threads: %s\n", algs[j].name,
                                     cont_names[c], n, err);
@@ -1272,21 +1472,24 @@ int main(int argc, char **argv)
                             any_failure = 1;
                         }
                         if (opt.verbose)
-                            fprintf(stderr, "  %s t=%d round %d %s: %.1f/s %.1f us/op\n",
-                                    algs[j].name, n, r, cont_names[c], v[c][r], cu[c][r]);
+                            fprintf(stderr, "  %s t=%d round %d %s: %.1f/s %.1f us/op (process %.1f)\n",
+                                    algs[j].name, n, r, cont_names[c], v[c][r], cu[c][r], pu[c][r]);
                     }
                 }
                 for (c = 0; c < N_CONT; c++) {
                     med[c] = usable[j][c] ? median(v[c], opt.rounds) : -1;
                     cpu[c] = usable[j][c] ? median(cu[c], opt.rounds) : -1;
+                    proc[c] = usable[j][c] ? median(pu[c], opt.rounds) : -1;
                 }
                 ceil_ = med[C_RAW_TOKEN] > med[C_RAW_SESSION] ? med[C_RAW_TOKEN]
                                                               : med[C_RAW_SESSION];
                 /* spread: (max - min) / median over the rounds, the worst of
                  * the contenders in the ratios */
                 {
-                    int which[] = {C_RAW_TOKEN, C_RAW_SESSION, C_PROVIDER, C_LIBP11};
-                    for (i = 0; i < 4; i++) {
+                    int which[] = {C_RAW_TOKEN, C_RAW_SESSION, C_PROVIDER, C_LIBP11, C_PROV_AUDIT};
+                    for (c = 0; c < N_CONT; c++)
+                        spreads[c] = -1;
+                    for (i = 0; i < 5; i++) {
                         double lo = 1e300, hi = 0;
                         c = which[i];
                         if (!usable[j][c] || med[c] <= 0)
@@ -1295,8 +1498,9 @@ int main(int argc, char **argv)
                             lo = v[c][r] < lo ? v[c][r] : lo;
                             hi = v[c][r] > hi ? v[c][r] : hi;
                         }
-                        if ((hi - lo) / med[c] > spread)
-                            spread = (hi - lo) / med[c];
+                        spreads[c] = (hi - lo) / med[c];
+                        if (spreads[c] > spread)
+                            spread = spreads[c];
                     }
                 }
                 printf("%-12s %3d", algs[j].name, n);
@@ -1324,12 +1528,31 @@ int main(int argc, char **argv)
                     printf(" %9.3f", med[C_PROVIDER] / med[C_LIBP11]);
                 else
                     printf(" %9s", "-");
+                if (audit_on && med[C_PROVIDER] > 0 && med[C_PROV_AUDIT] > 0)
+                    printf(" %9.3f", med[C_PROV_AUDIT] / med[C_PROVIDER]);
+                else if (audit_on)
+                    printf(" %9s", "-");
                 printf(" %6.0f%%\n", spread * 100);
                 fflush(stdout);
                 rows[n_rows].alg = algs[j].name;
                 rows[n_rows].threads = n;
                 memcpy(rows[n_rows].med, med, sizeof(med));
                 memcpy(rows[n_rows].cpu, cpu, sizeof(cpu));
+                memcpy(rows[n_rows].proc, proc, sizeof(proc));
+                rows[n_rows].spread_prov = spreads[C_PROVIDER];
+                rows[n_rows].spread_aud = spreads[C_PROV_AUDIT];
+                rows[n_rows].pair_wall = rows[n_rows].pair_cpu = rows[n_rows].pair_proc = -1;
+                if (audit_on && usable[j][C_PROVIDER] && usable[j][C_PROV_AUDIT]) {
+                    double pw[MAX_ROUNDS], pc[MAX_ROUNDS], pp[MAX_ROUNDS];
+                    for (r = 0; r < opt.rounds; r++) {
+                        pw[r] = v[C_PROV_AUDIT][r] / v[C_PROVIDER][r];
+                        pc[r] = cu[C_PROV_AUDIT][r] / cu[C_PROVIDER][r];
+                        pp[r] = pu[C_PROV_AUDIT][r] / pu[C_PROVIDER][r];
+                    }
+                    rows[n_rows].pair_wall = median(pw, opt.rounds);
+                    rows[n_rows].pair_cpu = median(pc, opt.rounds);
+                    rows[n_rows].pair_proc = median(pp, opt.rounds);
+                }
                 n_rows++;
                 if (json) {
                     fprintf(json, "%s\n {\"alg\": \"%s\", \"threads\": %d", json_first ? "" : ",",
@@ -1339,12 +1562,16 @@ int main(int argc, char **argv)
                         if (!cont_enabled(c))
                             continue;
                         fprintf(json, ", \"%s\": {\"median\": %.1f, \"cpu_us_median\": %.2f, "
-                                      "\"rounds\": [", cont_names[c], med[c], cpu[c]);
+                                      "\"cpu_process_us_median\": %.2f, \"rounds\": [",
+                                cont_names[c], med[c], cpu[c], proc[c]);
                         for (r = 0; r < opt.rounds; r++)
                             fprintf(json, "%s%.1f", r ? ", " : "", v[c][r]);
                         fprintf(json, "], \"cpu_us\": [");
                         for (r = 0; r < opt.rounds; r++)
                             fprintf(json, "%s%.2f", r ? ", " : "", cu[c][r]);
+                        fprintf(json, "], \"cpu_process_us\": [");
+                        for (r = 0; r < opt.rounds; r++)
+                            fprintf(json, "%s%.2f", r ? ", " : "", pu[c][r]);
                         fprintf(json, "]}");
                     }
                     fprintf(json, ", \"ceiling\": %.1f}", ceil_);
@@ -1359,7 +1586,10 @@ int main(int argc, char **argv)
         for (c = C_RAW_SHARED; c < N_CONT; c++)
             if (cont_enabled(c))
                 printf(" %11s", cont_names[c]);
-        printf(" %9s %9s\n", "ceil/prov", "p11/prov");
+        printf(" %9s %9s", "ceil/prov", "p11/prov");
+        if (audit_on)
+            printf(" %9s", "aud/prov");
+        printf("\n");
         for (i = 0; i < n_rows; i++) {
             const double *cpu = rows[i].cpu;
             double ceil_ = cpu[C_RAW_TOKEN] > 0 && (cpu[C_RAW_SESSION] <= 0
@@ -1387,16 +1617,39 @@ int main(int argc, char **argv)
                 printf(" %9.3f", cpu[C_LIBP11] / cpu[C_PROVIDER]);
             else
                 printf(" %9s", "-");
+            if (audit_on && cpu[C_PROVIDER] > 0 && cpu[C_PROV_AUDIT] > 0)
+                printf(" %9.3f", cpu[C_PROV_AUDIT] / cpu[C_PROVIDER]);
+            else if (audit_on)
+                printf(" %9s", "-");
             printf("\n");
         }
+        if (audit_on && cont_enabled(C_PROVIDER)) {
+            printf("(aud/prov here: provider+audit's CPU over the provider's, threads that sign "
+                   "only;\n the audit writer thread is in the process CPU of the next table)\n");
+            audit_table(rows, n_rows);
+        }
     }
-    if (json) {
-        fprintf(json, "\n]}\n");
-        fclose(json);
-    }
+    if (json)
+        fprintf(json, "\n]");
     if (opt.rss)
         rss_phase();
     print_load("end");
+    if (actx) {
+        /* Freeing the context stops primus there: it writes stream-end and
+         * everything still queued, so the log is complete when read. */
+        for (j = 0; j < N_KEYS; j++) {
+            EVP_PKEY_free(keys[j].aud_pkey);
+            keys[j].aud_pkey = NULL;
+        }
+        OSSL_LIB_CTX_free(actx);
+        actx = NULL;
+        if (!audit_check(json))
+            any_failure = 1;
+    }
+    if (json) {
+        fprintf(json, "}\n");
+        fclose(json);
+    }
 
     /* Tear down: provider first (it did not initialize the module, so it
      * does not finalize it), then libp11, then our own session and module. */

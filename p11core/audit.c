@@ -2,7 +2,7 @@
  * process (a "stream") and, with a key, authenticated (docs/AUDIT.md).
  *
  * Cost: an operation only copies a few strings into a bounded queue under a
- * short lock; a writer thread formats (jansson), chains, MACs and appends a
+ * short lock; a writer thread formats, chains, MACs and appends a
  * whole batch with one write().  Sequence numbers are given at queue time
  * and the queue is FIFO, so the file order of a stream is its seq order.
  *
@@ -63,6 +63,7 @@ struct p11_audit {
     char *path;
     unsigned char *key;
     size_t key_len;
+    p11_audit_mac *mac;           /* the key, prepared for HMAC */
     int fail_open;
 
     pthread_mutex_t lock;         /* queue, stream identity, writer state */
@@ -84,6 +85,10 @@ struct p11_audit {
     char prev[P11_AUDIT_HEX_SIZE];
     char *out;                    /* chained lines not yet written */
     size_t out_len, out_cap;
+    int time_cached;              /* time_prefix is time_sec formatted */
+    time_t time_sec;
+    char time_prefix[32];
+    size_t time_prefix_len;
 
     pid_t pid;
     uid_t uid;
@@ -141,81 +146,219 @@ static void new_stream_id(char out[33])
 
 /* ---- formatting (writer side) ---- */
 
-/* jansson wants UTF-8; a token label need not be.  Bytes it refuses are
- * written as '?' rather than losing the record. */
-static json_t *text(const char *s)
+/* One record's line as it is built (writer side). */
+typedef struct line_buf {
+    char *p;
+    size_t len, cap;
+    int failed;
+} line_buf;
+
+static void put(line_buf *b, const char *s, size_t n)
 {
-    json_t *j = json_string(s);
-    if (j == NULL) {
-        char *copy = p11_strdup(s);
-        if (copy == NULL)
-            return json_null();
-        for (char *p = copy; *p; p++)
-            if ((unsigned char)*p >= 0x80 || (unsigned char)*p < 0x20)
-                *p = '?';
-        j = json_string(copy);
-        free(copy);
+    if (b->failed)
+        return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 1024;
+        char *p;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        if ((p = realloc(b->p, cap)) == NULL) {
+            b->failed = 1;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
     }
-    return j ? j : json_null();
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
 }
 
-static void format_time(const struct timespec *ts, char out[40])
+/* Length of the well-formed UTF-8 sequence at s, 0 if there is none: no
+ * overlong forms, no surrogates, nothing above U+10FFFF (jansson's rules). */
+static size_t utf8_seq(const unsigned char *s, size_t left)
 {
-    struct tm tm;
-    size_t n;
+    unsigned c = s[0], v;
+    size_t n, i;
 
-    gmtime_r(&ts->tv_sec, &tm);
-    n = strftime(out, 40, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out + n, 40 - n, ".%06uZ", (unsigned)(ts->tv_nsec / 1000) % 1000000u);
+    if (c < 0x80)
+        return 1;
+    if (c < 0xC2)
+        return 0;
+    if (c < 0xE0)
+        n = 2, v = c & 0x1F;
+    else if (c < 0xF0)
+        n = 3, v = c & 0x0F;
+    else if (c < 0xF5)
+        n = 4, v = c & 0x07;
+    else
+        return 0;
+    if (n > left)
+        return 0;
+    for (i = 1; i < n; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+        v = (v << 6) | (s[i] & 0x3F);
+    }
+    if (v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF) || (n == 3 && v < 0x800) ||
+        (n == 4 && v < 0x10000))
+        return 0;
+    return n;
 }
 
-static char *format_body(const p11_audit *a, const audit_entry *e)
+/* A JSON string, escaped as jansson's compact dump does (\" \\ \b \f \n \r
+ * \t, other control characters \u00XX, everything else as it is).  JSON
+ * wants UTF-8 and a token label need not be: in a string that is not, the
+ * bytes outside printable ASCII are written as '?' rather than losing the
+ * record. */
+static void put_string(line_buf *b, const char *s)
 {
-    json_t *o = json_object();
-    char when[40];
-    char *body;
+    const unsigned char *u = (const unsigned char *)s;
+    size_t mark = b->len, i, run, n;
+    int valid = 1, checked = 0;
 
-    if (o == NULL)
-        return NULL;
-    format_time(&e->when, when);
-    json_object_set_new(o, "v", json_integer(1));
-    json_object_set_new(o, "stream", json_string(a->stream));
-    json_object_set_new(o, "seq", json_integer((json_int_t)e->seq));
-    json_object_set_new(o, "time", json_string(when));
-    json_object_set_new(o, "pid", json_integer(a->pid));
-    json_object_set_new(o, "process", text(a->process));
-    json_object_set_new(o, "uid", json_integer(a->uid));
-    json_object_set_new(o, "event", json_string(e->event));
+again:
+    put(b, "\"", 1);
+    for (i = run = 0; u[i]; i++) {
+        unsigned char c = u[i];
+        char seq[8];
+        const char *esc;
+        size_t esc_len = 2;
+
+        if (c >= 0x80 && !checked) {
+            /* all before is ASCII: check the rest once */
+            size_t left = strlen(s + i);
+            checked = 1;
+            for (size_t j = 0; j < left; j += n)
+                if ((n = utf8_seq(u + i + j, left - j)) == 0) {
+                    valid = 0;
+                    b->len = mark; /* control characters come out differently */
+                    goto again;
+                }
+        }
+        if (c >= 0x20 && c != '"' && c != '\\' && (valid || c < 0x80))
+            continue;
+        put(b, s + run, i - run);
+        run = i + 1;
+        if (!valid && (c < 0x20 || c >= 0x80))
+            esc = "?", esc_len = 1;
+        else if (c == '"')
+            esc = "\\\"";
+        else if (c == '\\')
+            esc = "\\\\";
+        else if (c == '\b')
+            esc = "\\b";
+        else if (c == '\f')
+            esc = "\\f";
+        else if (c == '\n')
+            esc = "\\n";
+        else if (c == '\r')
+            esc = "\\r";
+        else if (c == '\t')
+            esc = "\\t";
+        else {
+            snprintf(seq, sizeof(seq), "\\u%04X", c);
+            esc = seq, esc_len = 6;
+        }
+        put(b, esc, esc_len);
+    }
+    put(b, s + run, i - run);
+    put(b, "\"", 1);
+}
+
+static void put_int(line_buf *b, long long v)
+{
+    char num[24], *p = num + sizeof(num);
+    unsigned long long n = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
+
+    do
+        *--p = (char)('0' + n % 10);
+    while ((n /= 10) != 0);
+    if (v < 0)
+        *--p = '-';
+    put(b, p, (size_t)(num + sizeof(num) - p));
+}
+
+/* ,"name": and the value; name is a string literal */
+#define PUT_NAME(b, name) put(b, ",\"" name "\":", sizeof(",\"" name "\":") - 1)
+#define PUT_STR(b, name, value) (PUT_NAME(b, name), put_string(b, value))
+#define PUT_INT(b, name, value) (PUT_NAME(b, name), put_int(b, (long long)(value)))
+
+/* RFC 3339 UTC with microseconds, quoted.  The part up to the second is
+ * kept from the record before (most records share it). */
+static void put_time(p11_audit *a, line_buf *b, const struct timespec *ts)
+{
+    char frac[9];
+    unsigned us = (unsigned)(ts->tv_nsec / 1000) % 1000000u;
+
+    if (!a->time_cached || a->time_sec != ts->tv_sec) {
+        struct tm tm;
+        gmtime_r(&ts->tv_sec, &tm);
+        a->time_prefix_len =
+            strftime(a->time_prefix, sizeof(a->time_prefix), "%Y-%m-%dT%H:%M:%S", &tm);
+        a->time_sec = ts->tv_sec;
+        a->time_cached = 1;
+    }
+    frac[0] = '.';
+    for (int i = 6; i >= 1; i--, us /= 10)
+        frac[i] = (char)('0' + us % 10);
+    frac[7] = 'Z';
+    frac[8] = '"';
+    put(b, "\"", 1);
+    put(b, a->time_prefix, a->time_prefix_len);
+    put(b, frac, sizeof(frac));
+}
+
+/* The record as one compact JSON object, members in the order of
+ * docs/AUDIT.md, "prev" last (the MAC is added after it); malloc'd. */
+static char *format_body(p11_audit *a, const audit_entry *e)
+{
+    line_buf b = {0};
+
+    put(&b, "{\"v\":1", 6);
+    PUT_STR(&b, "stream", a->stream);
+    PUT_INT(&b, "seq", e->seq);
+    PUT_NAME(&b, "time");
+    put_time(a, &b, &e->when);
+    PUT_INT(&b, "pid", a->pid);
+    PUT_STR(&b, "process", a->process);
+    PUT_INT(&b, "uid", a->uid);
+    PUT_STR(&b, "event", e->event);
     if (e->partition[0])
-        json_object_set_new(o, "partition", text(e->partition));
+        PUT_STR(&b, "partition", e->partition);
     if (e->member[0])
-        json_object_set_new(o, "member", text(e->member));
+        PUT_STR(&b, "member", e->member);
     if (e->key_uri[0])
-        json_object_set_new(o, "key", text(e->key_uri));
+        PUT_STR(&b, "key", e->key_uri);
     if (e->key_id[0])
-        json_object_set_new(o, "key_id", json_string(e->key_id));
+        PUT_STR(&b, "key_id", e->key_id);
     if (e->has_mech)
-        json_object_set_new(o, "mechanism", json_string(p11_mechanism_name(e->mech)));
+        PUT_STR(&b, "mechanism", p11_mechanism_name(e->mech));
     if (e->has_rv)
-        json_object_set_new(o, "result", json_string(p11_rv_name(e->rv)));
+        PUT_STR(&b, "result", p11_rv_name(e->rv));
     if (e->latency_us >= 0)
-        json_object_set_new(o, "latency_us", json_integer(e->latency_us));
+        PUT_INT(&b, "latency_us", e->latency_us);
     if (e->detail[0])
-        json_object_set_new(o, "detail", text(e->detail));
+        PUT_STR(&b, "detail", e->detail);
     if (e->parent_stream[0]) {
-        json_t *p = json_object();
-        json_object_set_new(p, "stream", json_string(e->parent_stream));
-        json_object_set_new(p, "seq", json_integer((json_int_t)e->parent_seq));
-        json_object_set_new(o, "parent", p);
+        PUT_NAME(&b, "parent");
+        put(&b, "{\"stream\":", 10);
+        put_string(&b, e->parent_stream);
+        put(&b, ",\"seq\":", 7);
+        put_int(&b, (long long)e->parent_seq);
+        put(&b, "}", 1);
     }
     if (strcmp(e->event, "records-lost") == 0)
-        json_object_set_new(o, "lost", json_integer((json_int_t)e->lost));
+        PUT_INT(&b, "lost", e->lost);
     if (strcmp(e->event, "stream-end") == 0)
-        json_object_set_new(o, "records", json_integer((json_int_t)e->count));
-    json_object_set_new(o, "prev", json_string(a->prev));
-    body = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(o);
-    return body;
+        PUT_INT(&b, "records", e->count);
+    PUT_STR(&b, "prev", a->prev);
+    put(&b, "}", 1);
+    if (b.failed) {
+        free(b.p);
+        return NULL;
+    }
+    return b.p;
 }
 
 static int out_reserve(p11_audit *a, size_t more)
@@ -245,7 +388,7 @@ static int chain_entry(p11_audit *a, const audit_entry *e)
     len = strlen(body);
     if (a->key) {
         char mac[P11_AUDIT_HEX_SIZE];
-        line = p11_audit_body_mac(a->key, a->key_len, body, len, mac)
+        line = p11_audit_mac_body(a->mac, body, len, mac)
                    ? p11_audit_append_mac(body, len, mac, &len)
                    : NULL;
     }
@@ -505,6 +648,13 @@ p11_status p11_audit_open(p11_core *core)
         free(a);
         return st;
     }
+    if (a->key && (a->mac = p11_audit_mac_new(a->key, a->key_len)) == NULL) {
+        p11_audit_key_free(a->key, a->key_len);
+        free(a->path);
+        free(a->slots);
+        free(a);
+        return p11_error_set(P11_ERR_MEMORY, CKR_HOST_MEMORY, "cannot prepare HMAC-SHA-256");
+    }
     a->fail_open = core->audit_fail_open;
     pthread_mutex_init(&a->lock, NULL);
     pthread_cond_init(&a->wake_writer, NULL);
@@ -590,6 +740,7 @@ void p11_audit_free(p11_core *core)
         a->writer_running = 0;
     if (a->fd >= 0)
         close(a->fd);
+    p11_audit_mac_free(a->mac);
     p11_audit_key_free(a->key, a->key_len);
     pthread_mutex_destroy(&a->lock);
     pthread_cond_destroy(&a->wake_writer);

@@ -147,6 +147,14 @@ static audit_log read_log(const char *path, int with_key)
         line[--n] = '\0';
         rec = json_loads(line, 0, NULL);
         assert_non_null(rec);
+        {
+            /* the writer formats lines itself (for speed); jansson is the
+             * reference: the line is exactly jansson's compact dump of it */
+            char *again = json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER);
+            assert_non_null(again);
+            assert_string_equal(again, line);
+            free(again);
+        }
         stream = json_string_value(json_object_get(rec, "stream"));
         seq = json_integer_value(json_object_get(rec, "seq"));
         assert_non_null(stream);
@@ -273,6 +281,15 @@ static void test_wrong_pin_and_lookup_failures_are_recorded_without_the_pin(void
                      P11_URI_OK);
     assert_int_equal(p11_key_open_uri(core, uri, CKO_PRIVATE_KEY, &key), P11_ERR_NOT_FOUND);
     p11_uri_free(uri);
+    /* a token label with a quote, a backslash, a tab, UTF-8 and a byte that
+     * is not UTF-8: the record's detail quotes it, and the line stays JSON */
+    assert_int_equal(p11_uri_parse("pkcs11:token=N%22O%5C%09%C3%BC;object=x", &uri, NULL),
+                     P11_URI_OK);
+    assert_int_equal(p11_key_open_uri(core, uri, CKO_PRIVATE_KEY, &key), P11_ERR_NO_TOKEN);
+    p11_uri_free(uri);
+    assert_int_equal(p11_uri_parse("pkcs11:token=BAD%FF;object=x", &uri, NULL), P11_URI_OK);
+    assert_int_equal(p11_key_open_uri(core, uri, CKO_PRIVATE_KEY, &key), P11_ERR_NO_TOKEN);
+    p11_uri_free(uri);
     p11_core_free(core);
 
     /* a wrong PIN */
@@ -299,7 +316,19 @@ static void test_wrong_pin_and_lookup_failures_are_recorded_without_the_pin(void
                 r = each;
     }
     assert_non_null(r);
-    assert_int_equal(count_events(&lg, "lookup-failed", NULL), 2);
+    assert_int_equal(count_events(&lg, "lookup-failed", NULL), 4);
+    {
+        size_t i;
+        json_t *each;
+        int quoted = 0, replaced = 0;
+        json_array_foreach(lg.records, i, each) {
+            const char *d = field(each, "detail");
+            quoted |= d && strstr(d, "N\"O\\%09\xc3\xbc") != NULL;
+            replaced |= d && strstr(d, "BAD?") != NULL;
+        }
+        assert_true(quoted);
+        assert_true(replaced);
+    }
     assert_null(strstr(lg.text, TEST_PIN));
     assert_null(strstr(lg.text, "pin-value"));
     free_log(&lg);
