@@ -8,12 +8,18 @@
 #   3. tests          ctest --output-on-failure -j2 in build/
 #   4. build (asan)   build-asan/  -DSANITIZE=address,undefined
 #   5. tests (asan)   ctest in build-asan/ under ASan + UBSan + LeakSanitizer
+#   6. tsan           scripts/tsan.sh: 8-thread stress test under ThreadSanitizer
+#   7. valgrind       scripts/valgrind.sh: the provider's integration tests with
+#                     openssl/primusctl under valgrind memcheck
+#   8. fuzz           scripts/fuzz.sh: every libFuzzer target for a short budget
+#                     (PRIMUS_FUZZ_SECONDS, default 30 s each) after its
+#                     regression inputs
 #
 # Exits non-zero if any step fails; a failed build skips its tests, not the
 # other build.  Ends with a summary.
 #
 # Environment:
-#   PRIMUS_TEST_QUICK=1     skip the sanitizer build and run (steps 4-5)
+#   PRIMUS_TEST_QUICK=1     skip the sanitizer, valgrind and fuzz runs (steps 4-8)
 #   PRIMUS_SKIP_DEPS=1      do not check packages
 #   PRIMUS_BUILD_DIR        default build
 #   PRIMUS_ASAN_BUILD_DIR   default build-asan
@@ -123,6 +129,17 @@ else
     else
         skip_step "tests (asan)" "(build failed)"
     fi
+fi
+
+# ---- 6-8. threads, valgrind, fuzzing ------------------------------------
+if [[ "${PRIMUS_TEST_QUICK:-0}" == 1 ]]; then
+    for step in tsan valgrind fuzz; do skip_step "$step" "(PRIMUS_TEST_QUICK=1)"; done
+else
+    # Each script builds its own tree and stops itself at its budget.
+    unset PRIMUS_ASAN_RUNTIME PRIMUS_SANITIZE ASAN_OPTIONS LSAN_OPTIONS UBSAN_OPTIONS
+    run_step "tsan" env PRIMUS_JOBS="$JOBS" PRIMUS_SKIP_DEPS=1 bash scripts/tsan.sh || true
+    run_step "valgrind" env PRIMUS_JOBS="$JOBS" PRIMUS_SKIP_DEPS=1 bash scripts/valgrind.sh || true
+    run_step "fuzz" env PRIMUS_JOBS="$JOBS" PRIMUS_SKIP_DEPS=1 bash scripts/fuzz.sh || true
 fi
 
 summary

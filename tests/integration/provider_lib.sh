@@ -57,9 +57,12 @@ start_bg() {
 
 # (without connecting: servers started with -naccept 1 would count it)
 wait_port() {
-    local i hex
+    local i hex tries=150
+    # a server under the test wrapper (valgrind: tests/lib/wrapper.sh) starts
+    # many times slower
+    [ -n "${PRIMUS_TEST_WRAPPER:-}" ] && tries=600
     hex=$(printf '%04X' "$1")
-    for i in $(seq 1 150); do
+    for i in $(seq 1 "$tries"); do
         if grep -q "^ *[0-9]*: 0100007F:$hex 00000000:0000 0A" /proc/net/tcp 2>/dev/null; then
             return 0
         fi

@@ -87,7 +87,9 @@ primus_wrap() {
         done
     fi
     prog=${!i:-}
-    # Shell functions (ossl, plain, ...) wrap what they run themselves.
+    # Shell functions wrap what they run themselves (ossl, through
+    # with_sanitizer_runtime) or run no program under test (plain: the
+    # default provider's reference results).
     if [ -z "$prog" ] || [ "$(type -t "$prog")" = function ] || ! _primus_wrapped "$prog"; then
         "$@"
         return
