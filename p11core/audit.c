@@ -63,7 +63,7 @@ struct p11_audit {
     char *path;
     unsigned char *key;
     size_t key_len;
-    p11_audit_mac *mac;           /* the key, prepared for HMAC */
+    p11_audit_mac *mac;           /* SHA-256, and HMAC with the key, prepared once */
     int fail_open;
 
     pthread_mutex_t lock;         /* queue, stream identity, writer state */
@@ -80,7 +80,10 @@ struct p11_audit {
     _Atomic int failing;          /* the last write (or open) failed */
     int failing_errno;
 
-    /* Owned by whoever formats and writes (the writer, or close). */
+    /* Owned by whoever formats and writes (the writer, or close); fork
+     * waits for format_lock so that a child never inherits the HMAC
+     * context, the pending buffer or prev halfway through a record. */
+    pthread_mutex_t format_lock;
     int fd;
     char prev[P11_AUDIT_HEX_SIZE];
     char *out;                    /* chained lines not yet written */
@@ -392,7 +395,7 @@ static int chain_entry(p11_audit *a, const audit_entry *e)
                    ? p11_audit_append_mac(body, len, mac, &len)
                    : NULL;
     }
-    if (line && out_reserve(a, len + 1) && p11_audit_line_hash(line, len, a->prev)) {
+    if (line && out_reserve(a, len + 1) && p11_audit_mac_hash_line(a->mac, line, len, a->prev)) {
         memcpy(a->out + a->out_len, line, len);
         a->out[a->out_len + len] = '\n';
         a->out_len += len + 1;
@@ -485,8 +488,10 @@ static void start_writer_locked(p11_audit *a)
  * producers only touch slots beyond head + count). */
 static void write_batch(p11_audit *a, size_t n)
 {
+    pthread_mutex_lock(&a->format_lock);
     for (size_t i = 0; i < n; i++)
         chain_entry(a, slot_at(a, i));
+    pthread_mutex_unlock(&a->format_lock);
 }
 
 static void *writer_main(void *arg)
@@ -618,6 +623,21 @@ static void close_every_log_at_exit(void)
     pthread_mutex_unlock(&open_logs_lock);
 }
 
+/* fork() waits until no writer is inside a record (see format_lock). */
+static void before_fork(void)
+{
+    pthread_mutex_lock(&open_logs_lock);
+    for (p11_audit *a = open_logs; a; a = a->next_open)
+        pthread_mutex_lock(&a->format_lock);
+}
+
+static void after_fork_either_side(void)
+{
+    for (p11_audit *a = open_logs; a; a = a->next_open)
+        pthread_mutex_unlock(&a->format_lock);
+    pthread_mutex_unlock(&open_logs_lock);
+}
+
 static void register_exit_handler(void)
 {
     /* libcrypto registers its own exit handler when it initializes; ours,
@@ -625,6 +645,7 @@ static void register_exit_handler(void)
      * (Options 0 would return early without initializing anything.) */
     OPENSSL_init_crypto(OPENSSL_INIT_ADD_ALL_DIGESTS, NULL);
     atexit(close_every_log_at_exit);
+    pthread_atfork(before_fork, after_fork_either_side, after_fork_either_side);
 }
 
 p11_status p11_audit_open(p11_core *core)
@@ -648,14 +669,15 @@ p11_status p11_audit_open(p11_core *core)
         free(a);
         return st;
     }
-    if (a->key && (a->mac = p11_audit_mac_new(a->key, a->key_len)) == NULL) {
+    if ((a->mac = p11_audit_mac_new(a->key, a->key_len)) == NULL) {
         p11_audit_key_free(a->key, a->key_len);
         free(a->path);
         free(a->slots);
         free(a);
-        return p11_error_set(P11_ERR_MEMORY, CKR_HOST_MEMORY, "cannot prepare HMAC-SHA-256");
+        return p11_error_set(P11_ERR_CONFIG, CKR_OK, "the audit log needs SHA-256 and HMAC from libcrypto and cannot fetch them; load OpenSSL's default provider");
     }
     a->fail_open = core->audit_fail_open;
+    pthread_mutex_init(&a->format_lock, NULL);
     pthread_mutex_init(&a->lock, NULL);
     pthread_cond_init(&a->wake_writer, NULL);
     pthread_cond_init(&a->space, NULL);
@@ -743,6 +765,7 @@ void p11_audit_free(p11_core *core)
     p11_audit_mac_free(a->mac);
     p11_audit_key_free(a->key, a->key_len);
     pthread_mutex_destroy(&a->lock);
+    pthread_mutex_destroy(&a->format_lock);
     pthread_cond_destroy(&a->wake_writer);
     pthread_cond_destroy(&a->space);
     pthread_cond_destroy(&a->written);

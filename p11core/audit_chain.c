@@ -10,7 +10,6 @@
  * line without its "mac" member (the body); the line's hash, which the
  * next record of the stream carries as "prev", covers the whole line,
  * MAC included. */
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,30 +33,12 @@ static void to_hex(const unsigned char *in, size_t len, char *out)
     out[2 * len] = '\0';
 }
 
-/* SHA-256 and HMAC fetched once per process, not at every record (an
- * implicit fetch costs as much as hashing a record). */
-static EVP_MD *sha256_md;
-static EVP_MAC *hmac_mac;
-static pthread_once_t fetch_once = PTHREAD_ONCE_INIT;
-
-static void fetch_algorithms(void)
-{
-    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
-    hmac_mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-}
-
-static const EVP_MD *sha256(void)
-{
-    pthread_once(&fetch_once, fetch_algorithms);
-    return sha256_md ? sha256_md : EVP_sha256();
-}
-
 int p11_audit_line_hash(const char *line, size_t len, char out[P11_AUDIT_HEX_SIZE])
 {
     unsigned char md[32];
     unsigned int md_len = 0;
 
-    if (!EVP_Digest(line, len, md, &md_len, sha256(), NULL) || md_len != sizeof(md))
+    if (!EVP_Digest(line, len, md, &md_len, EVP_sha256(), NULL) || md_len != sizeof(md))
         return 0;
     to_hex(md, sizeof(md), out);
     return 1;
@@ -77,25 +58,46 @@ int p11_audit_body_mac(const unsigned char *key, size_t key_len, const char *bod
     return 1;
 }
 
+/* The writer's SHA-256 and HMAC, fetched and keyed once per log rather
+ * than per record (an implicit fetch costs as much as hashing a record).
+ * Owned by the log and freed with it: nothing fetched outlives it (a
+ * provider may be unloaded long before the process ends). */
 struct p11_audit_mac {
-    EVP_MAC_CTX *ctx;
+    EVP_MD *sha256;
+    EVP_MAC *hmac;
+    EVP_MAC_CTX *ctx; /* NULL without a key */
 };
 
 p11_audit_mac *p11_audit_mac_new(const unsigned char *key, size_t key_len)
 {
-    p11_audit_mac *m;
+    p11_audit_mac *m = calloc(1, sizeof(*m));
     OSSL_PARAM params[2];
 
-    pthread_once(&fetch_once, fetch_algorithms);
-    if (hmac_mac == NULL || (m = calloc(1, sizeof(*m))) == NULL)
-        return NULL;
+    if (m == NULL || (m->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL)
+        goto fail;
+    if (key == NULL)
+        return m;
     params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0);
     params[1] = OSSL_PARAM_construct_end();
-    if ((m->ctx = EVP_MAC_CTX_new(hmac_mac)) == NULL || !EVP_MAC_init(m->ctx, key, key_len, params)) {
-        p11_audit_mac_free(m);
-        return NULL;
-    }
+    if ((m->hmac = EVP_MAC_fetch(NULL, "HMAC", NULL)) == NULL ||
+        (m->ctx = EVP_MAC_CTX_new(m->hmac)) == NULL || !EVP_MAC_init(m->ctx, key, key_len, params))
+        goto fail;
     return m;
+fail:
+    p11_audit_mac_free(m);
+    return NULL;
+}
+
+int p11_audit_mac_hash_line(p11_audit_mac *m, const char *line, size_t len,
+                            char out[P11_AUDIT_HEX_SIZE])
+{
+    unsigned char md[32];
+    unsigned int md_len = 0;
+
+    if (!EVP_Digest(line, len, md, &md_len, m->sha256, NULL) || md_len != sizeof(md))
+        return 0;
+    to_hex(md, sizeof(md), out);
+    return 1;
 }
 
 int p11_audit_mac_body(p11_audit_mac *m, const char *body, size_t len,
@@ -105,7 +107,7 @@ int p11_audit_mac_body(p11_audit_mac *m, const char *body, size_t len,
     size_t md_len = 0;
 
     /* init without a key starts a new MAC with the key already set */
-    if (!EVP_MAC_init(m->ctx, NULL, 0, NULL) ||
+    if (m->ctx == NULL || !EVP_MAC_init(m->ctx, NULL, 0, NULL) ||
         !EVP_MAC_update(m->ctx, (const unsigned char *)body, len) ||
         !EVP_MAC_final(m->ctx, md, &md_len, sizeof(md)) || md_len != sizeof(md))
         return 0;
@@ -117,6 +119,8 @@ void p11_audit_mac_free(p11_audit_mac *m)
 {
     if (m) {
         EVP_MAC_CTX_free(m->ctx);
+        EVP_MAC_free(m->hmac);
+        EVP_MD_free(m->sha256);
         free(m);
     }
 }

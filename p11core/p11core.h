@@ -248,9 +248,12 @@ p11_status p11_audit_flush(p11_core *core);
 int p11_audit_line_hash(const char *line, size_t len, char out[P11_AUDIT_HEX_SIZE]);
 int p11_audit_body_mac(const unsigned char *key, size_t key_len, const char *body, size_t len,
                        char out[P11_AUDIT_HEX_SIZE]);
-/* The same MAC with the key prepared once (the writer's, per record). */
+/* The same hash and MAC with the algorithms fetched and the key prepared
+ * once (the writer's, per record); key NULL: hashing only. */
 typedef struct p11_audit_mac p11_audit_mac;
 p11_audit_mac *p11_audit_mac_new(const unsigned char *key, size_t key_len);
+int p11_audit_mac_hash_line(p11_audit_mac *m, const char *line, size_t len,
+                            char out[P11_AUDIT_HEX_SIZE]);
 int p11_audit_mac_body(p11_audit_mac *m, const char *body, size_t len,
                        char out[P11_AUDIT_HEX_SIZE]);
 void p11_audit_mac_free(p11_audit_mac *m);
