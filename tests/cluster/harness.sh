@@ -216,5 +216,9 @@ expect_status 0
 t_total=$(( ($(date +%s%N) - T_START) / 1000000 ))
 echo "timings: setup ${t_setup} ms, kill ${t_kill} ms, dead-node call ${t_dead} ms," \
     "restart ${t_restart} ms, hang cut at ${t_hang} ms, total ${t_total} ms"
-[ "$t_total" -lt 60000 ] || fail "the harness test took ${t_total} ms"
+# A harness that takes minutes makes every cluster test slow: a bound, not a
+# benchmark.  Sanitizer builds run everything several times slower.
+limit=60000
+[ -n "${PRIMUS_SANITIZE:-}" ] && limit=180000
+[ "$t_total" -lt "$limit" ] || fail "the harness test took ${t_total} ms (limit ${limit} ms)"
 finish
