@@ -1,6 +1,7 @@
 /* One PKCS#11 library: dlopen, the function list (C_GetInterface for
  * PKCS#11 3.0 modules, C_GetFunctionList otherwise), C_Initialize with OS
- * locking, and re-initialization in a forked child. */
+ * locking, re-initialization in a forked child, and searches that never see
+ * a copy being made. */
 #include <dlfcn.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -18,6 +19,149 @@ typedef struct p11_ck_interface {
 } p11_ck_interface;
 typedef CK_RV (*p11_get_interface_fn)(CK_UTF8CHAR *name, CK_VERSION *version,
                                       p11_ck_interface **iface, CK_FLAGS flags);
+
+/* ---- searches and copies ----
+ * SoftHSM's C_CopyObject puts the new object into the process's session
+ * objects first, copies every attribute of the original into it (CKA_TOKEN
+ * = TRUE included), and applies the caller's template (CKA_TOKEN = FALSE)
+ * last.  A C_FindObjectsInit in another thread meanwhile takes the half-made
+ * session copy of a token key for a second token object with the key's
+ * class, id and label: the key is "not unique" and that operation fails.
+ * (Seen as a few failed TLS handshakes whenever the 8 threads of a new
+ * Apache event child used a key for the first time together: one thread
+ * made its session copy of the key while the others searched for it.)
+ * The core therefore uses each module through a copy of its function list
+ * in which a search start (where SoftHSM takes its snapshot of matching
+ * objects) and a copy exclude each other: searches share a lock, copies
+ * take it alone.  Neither call is on a warm signing path, so the lock costs
+ * nothing there.  Instances that share one function list (the same library
+ * loaded for two members) share the lock. */
+#define P11_MAX_GUARDS 16
+
+typedef struct search_guard {
+    CK_FUNCTION_LIST list; /* what the core calls: `real` but for the two below */
+    CK_FUNCTION_LIST *real;
+    pthread_rwlock_t lock;
+    unsigned long fork_gen; /* process generation the lock was made in */
+    int users;
+} search_guard;
+
+static pthread_mutex_t guards_lock = PTHREAD_MUTEX_INITIALIZER;
+static search_guard guards[P11_MAX_GUARDS];
+
+static CK_RV guarded_find_init(search_guard *g, CK_SESSION_HANDLE s, CK_ATTRIBUTE_PTR tmpl,
+                               CK_ULONG n)
+{
+    CK_RV rv;
+
+    pthread_rwlock_rdlock(&g->lock);
+    rv = g->real->C_FindObjectsInit(s, tmpl, n);
+    pthread_rwlock_unlock(&g->lock);
+    return rv;
+}
+
+static CK_RV guarded_copy(search_guard *g, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE obj,
+                          CK_ATTRIBUTE_PTR tmpl, CK_ULONG n, CK_OBJECT_HANDLE_PTR out)
+{
+    CK_RV rv;
+
+    pthread_rwlock_wrlock(&g->lock);
+    rv = g->real->C_CopyObject(s, obj, tmpl, n, out);
+    pthread_rwlock_unlock(&g->lock);
+    return rv;
+}
+
+/* A function list entry knows its guard by its slot only. */
+#define GUARD_ENTRIES(k)                                                                    \
+    static CK_RV find_init_##k(CK_SESSION_HANDLE s, CK_ATTRIBUTE_PTR t, CK_ULONG n)         \
+    {                                                                                       \
+        return guarded_find_init(&guards[k], s, t, n);                                      \
+    }                                                                                       \
+    static CK_RV copy_##k(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_PTR t,      \
+                          CK_ULONG n, CK_OBJECT_HANDLE_PTR out)                             \
+    {                                                                                       \
+        return guarded_copy(&guards[k], s, o, t, n, out);                                   \
+    }
+GUARD_ENTRIES(0) GUARD_ENTRIES(1) GUARD_ENTRIES(2) GUARD_ENTRIES(3)
+GUARD_ENTRIES(4) GUARD_ENTRIES(5) GUARD_ENTRIES(6) GUARD_ENTRIES(7)
+GUARD_ENTRIES(8) GUARD_ENTRIES(9) GUARD_ENTRIES(10) GUARD_ENTRIES(11)
+GUARD_ENTRIES(12) GUARD_ENTRIES(13) GUARD_ENTRIES(14) GUARD_ENTRIES(15)
+
+#define GUARD_SLOT(k) {find_init_##k, copy_##k}
+static const struct {
+    CK_C_FindObjectsInit find_init;
+    CK_C_CopyObject copy;
+} guard_entries[P11_MAX_GUARDS] = {
+    GUARD_SLOT(0),  GUARD_SLOT(1),  GUARD_SLOT(2),  GUARD_SLOT(3),
+    GUARD_SLOT(4),  GUARD_SLOT(5),  GUARD_SLOT(6),  GUARD_SLOT(7),
+    GUARD_SLOT(8),  GUARD_SLOT(9),  GUARD_SLOT(10), GUARD_SLOT(11),
+    GUARD_SLOT(12), GUARD_SLOT(13), GUARD_SLOT(14), GUARD_SLOT(15),
+};
+
+/* The guarded list for `real` (shared by the instances that have it), or
+ * `real` itself when every slot is taken (more modules than the registry
+ * holds: cannot happen). */
+static CK_FUNCTION_LIST *guard_acquire(CK_FUNCTION_LIST *real)
+{
+    search_guard *g = NULL;
+    size_t i;
+
+    pthread_mutex_lock(&guards_lock);
+    for (i = 0; i < P11_MAX_GUARDS && g == NULL; i++)
+        if (guards[i].users > 0 && guards[i].real == real)
+            g = &guards[i];
+    for (i = 0; i < P11_MAX_GUARDS && g == NULL; i++)
+        if (guards[i].users == 0) {
+            g = &guards[i];
+            g->real = real;
+            g->list = *real; /* the 2.x layout: the core calls nothing newer */
+            g->list.C_FindObjectsInit = guard_entries[i].find_init;
+            g->list.C_CopyObject = guard_entries[i].copy;
+            pthread_rwlock_init(&g->lock, NULL);
+            g->fork_gen = p11_fork_generation();
+        }
+    if (g)
+        g->users++;
+    pthread_mutex_unlock(&guards_lock);
+    return g ? &g->list : real;
+}
+
+static search_guard *guard_of(CK_FUNCTION_LIST *fl)
+{
+    size_t i;
+
+    for (i = 0; i < P11_MAX_GUARDS; i++)
+        if (fl == &guards[i].list)
+            return &guards[i];
+    return NULL;
+}
+
+static void guard_release(CK_FUNCTION_LIST *fl)
+{
+    search_guard *g = guard_of(fl);
+
+    pthread_mutex_lock(&guards_lock);
+    if (g && --g->users == 0)
+        pthread_rwlock_destroy(&g->lock);
+    pthread_mutex_unlock(&guards_lock);
+}
+
+/* Before C_Initialize: in a forked child, a thread of the parent may have
+ * held the lock at the fork, and that thread does not exist here.  Made
+ * afresh once per process generation, before the child's first call
+ * through it (an instance sharing the guard may be in use already). */
+static void guard_after_fork(CK_FUNCTION_LIST *fl)
+{
+    search_guard *g = guard_of(fl);
+    unsigned long gen = p11_fork_generation();
+
+    pthread_mutex_lock(&guards_lock);
+    if (g && g->fork_gen != gen) {
+        pthread_rwlock_init(&g->lock, NULL);
+        g->fork_gen = gen;
+    }
+    pthread_mutex_unlock(&guards_lock);
+}
 
 static p11_status module_not_found(const char *path)
 {
@@ -234,7 +378,7 @@ static p11_status module_bind(const char *path, const char *init_args, p11_modul
         return p11_error_set(P11_ERR_MEMORY, CKR_HOST_MEMORY, "out of memory");
     }
     mod->dl = dl;
-    mod->fl = fl;
+    mod->fl = guard_acquire(fl);
     mod->refs = 1;
     *out = mod;
     return P11_OK;
@@ -279,6 +423,7 @@ static p11_status module_initialize_locked(p11_module *mod)
 
     if (mod->initialized && mod->fork_gen == gen)
         return P11_OK;
+    guard_after_fork(mod->fl);
 
     memset(&args, 0, sizeof(args));
     args.flags = CKF_OS_LOCKING_OK;
@@ -337,6 +482,7 @@ void p11_module_release(p11_module *mod, int no_deinit)
     mod->initialized = 0;
     pthread_mutex_unlock(&init_lock);
     p11_exit_guard_forget(mod);
+    guard_release(mod->fl);
     /* The library is never dlclose()d: modules register exit-time
      * destructors and threads of their own that must not lose their code. */
     free(mod->path);
