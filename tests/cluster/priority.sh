@@ -50,10 +50,10 @@ n2=$(ops node2) n3=$(ops node3)
     fail "with node1 down, work did not spread over the lower pool: node2 $n2, node3 $n3"
 cluster_restart 1
 n1=$(ops node1)
-deadline=$((SECONDS + 10))
+deadline=$((SECONDS + 20))  # the prober backs off to 2 s; a loaded CI machine is slow
 while [ "$(ops node1)" -le $((n1 + 200)) ]; do
     kill -0 "$load" 2>/dev/null || fail "the load ended before node1 served again"
-    [ $SECONDS -lt $deadline ] || fail "node1 did not take the work back within 10 s"
+    [ $SECONDS -lt $deadline ] || fail "node1 did not take the work back within 20 s"
     sleep 0.1
 done
 pass
