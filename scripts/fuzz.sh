@@ -128,14 +128,17 @@ run_target() {
         cp -R "tests/fuzz/corpus/$t/." "$corpus/"
     fi
     say "$t: fuzzing for ${SECONDS_PER_TARGET}s ($(find "$corpus" -type f | wc -l) seeds)"
+    touch "$WORK/$t.start"
     "$bin" "${args[@]}" -max_total_time="$SECONDS_PER_TARGET" "$corpus" </dev/null >"$log" 2>&1 || rc=$?
-    local runs rate
+    local runs rate kept
     runs=$(final_stat number_of_executed_units "$log")
     rate=$(final_stat average_exec_per_sec "$log")
     if ((rc != 0)); then
         tail -n 80 "$log" >&2
-        RESULTS+=("$(printf '  FAIL  %-9s %10s runs %7s exec/s  exit %d; input kept in %s' \
-            "$t" "${runs:-?}" "${rate:-?}" "$rc" "$ARTIFACTS/$t/")")
+        kept=$(find "$ARTIFACTS/$t" -type f -newer "$WORK/$t.start" | head -n 1)
+        RESULTS+=("$(printf '  FAIL  %-9s %10s runs %7s exec/s  exit %d; %s' \
+            "$t" "${runs:-?}" "${rate:-?}" "$rc" \
+            "${kept:+input kept in $kept}${kept:-no input kept (failed before fuzzing?): see above}")")
         FAILED=1
     else
         RESULTS+=("$(printf '  PASS  %-9s %10s runs %7s exec/s  corpus %d -> %d' "$t" \
