@@ -318,6 +318,8 @@ static p11_status restart_after_fork(p11_core *core)
             p11_session_pool_reset(m, 0);
             if (m->gated)
                 p11_gate_init(&m->gate);
+            atomic_store(&m->probing, 0); /* a probe running at the fork was the parent's */
+            atomic_store(&m->last_revive_ns, 0);
             atomic_store(&m->state, P11_MEMBER_UP);
         }
     if (core->from_topology) {

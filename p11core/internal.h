@@ -149,6 +149,8 @@ struct p11_member {
     long want_slot;         /* topology selector: slot id, -1: any */
     unsigned long long next_probe_ns;
     unsigned probe_backoff_ms;
+    _Atomic int probing;                      /* a probe is running (one at a time) */
+    _Atomic unsigned long long last_revive_ns; /* last probe an operation asked for */
     _Atomic unsigned long long downs, ups;
 
     CK_SESSION_HANDLE keeper;      /* holds session copies of keys; never pooled */
@@ -187,6 +189,10 @@ void p11_member_fill(p11_member *m, CK_SLOT_ID slot, const CK_SLOT_INFO *si,
  * member that does not answer starts down and is probed in the background. */
 int p11_member_start(p11_member *m);
 void p11_member_schedule_probe(p11_member *m);
+/* An operation found no live member: is this member, which is down, back?
+ * Probes it now (at most every P11_REVIVE_INTERVAL_MS, or waits for a probe
+ * already running) and returns 1 if it is up. */
+int p11_member_try_revive(p11_member *m);
 void p11_prober_wake(struct p11_core *core);
 void p11_prober_stop(struct p11_core *core);
 void p11_partition_free(p11_partition *part);

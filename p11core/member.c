@@ -189,6 +189,20 @@ CK_RV p11_member_call(p11_member *m, int login, const p11_op_class *cls, void *a
     return rv;
 }
 
+/* No member is live: a cluster member that is down but was not tried in this
+ * run may be back before the prober has seen it (probe.c says why). */
+static p11_member *revive_untried_member(p11_partition *part, unsigned tried)
+{
+    size_t i;
+
+    for (i = 0; i < part->n_members; i++) {
+        p11_member *m = part->members[i];
+        if (!(tried & (1u << m->index)) && m->gated && p11_member_try_revive(m))
+            return m;
+    }
+    return NULL;
+}
+
 p11_status p11_partition_run(p11_partition *part, unsigned flags, const char *what,
                              const p11_op_class *cls, void *arg)
 {
@@ -197,7 +211,8 @@ p11_status p11_partition_run(p11_partition *part, unsigned flags, const char *wh
     p11_member *m;
 
     served_by = NULL;
-    while ((m = p11_partition_pick_member(part, tried)) != NULL) {
+    while ((m = p11_partition_pick_member(part, tried)) != NULL ||
+           (m = revive_untried_member(part, tried)) != NULL) {
         int fault = 0, abandoned = 0;
         CK_RV rv;
 

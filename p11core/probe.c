@@ -13,6 +13,8 @@
 #define P11_PROBE_FIRST_MS 100
 #define P11_PROBE_MAX_MS 2000
 #define P11_PROBE_TICK_MS 50
+#define P11_REVIVE_INTERVAL_MS 100
+#define P11_REVIVE_POLL_MS 2
 
 typedef struct probe_arg {
     int reinitialize;
@@ -114,6 +116,51 @@ static int probe_member(p11_member *m, int reinitialize)
     return 0;
 }
 
+/* probe_member, unless a probe of m is already running (returns -1 then). */
+static int probe_member_alone(p11_member *m, int reinitialize)
+{
+    int busy = 0, up;
+
+    if (!atomic_compare_exchange_strong(&m->probing, &busy, 1))
+        return -1;
+    up = probe_member(m, reinitialize);
+    atomic_store(&m->probing, 0);
+    return up;
+}
+
+/*
+ * Why an operation probes: the prober's back-off reaches 2 s, and an
+ * operator restarting the nodes of a cluster one after the other does not
+ * wait for our prober, only for the node.  Without this, the first node
+ * back could still count as down when the last live one went away, and
+ * operations would fail although a member was serving.  The interval keeps
+ * a partition whose members are all really down failing fast: one probe per
+ * member per interval, whatever the load; a member with a call still hung
+ * (abandoned at its deadline) is not asked.
+ */
+int p11_member_try_revive(p11_member *m)
+{
+    unsigned long long now = p11_now_ns(), last = atomic_load(&m->last_revive_ns);
+    unsigned long long give_up = now + (unsigned long long)m->timeout_ms * 1000000ull;
+    struct timespec poll = {0, P11_REVIVE_POLL_MS * 1000000L};
+
+    if (atomic_load(&m->state) == P11_MEMBER_UP)
+        return 1;
+    if (!m->gated || p11_gate_stuck(m) != 0)
+        return 0;
+    if ((last == 0 || now - last >= P11_REVIVE_INTERVAL_MS * 1000000ull) &&
+        atomic_compare_exchange_strong(&m->last_revive_ns, &last, now)) {
+        int up = probe_member_alone(m, 1);
+        if (up >= 0)
+            return up;
+    }
+    /* Someone else's probe is running (the prober's or another
+     * operation's): its answer is ours. */
+    while (atomic_load(&m->probing) && p11_now_ns() < give_up)
+        nanosleep(&poll, NULL);
+    return atomic_load(&m->state) == P11_MEMBER_UP;
+}
+
 static void *prober_main(void *arg)
 {
     p11_core *core = arg;
@@ -145,7 +192,7 @@ static void *prober_main(void *arg)
             }
         pthread_mutex_unlock(&core->lock);
         for (i = 0; i < n && !core->probe_stop; i++)
-            probe_member(due[i], 1);
+            (void)probe_member_alone(due[i], 1); /* busy: an operation is probing it */
 
         pthread_mutex_lock(&core->probe_lock);
     }
@@ -193,7 +240,7 @@ void p11_member_schedule_probe(p11_member *m)
 
 int p11_member_start(p11_member *m)
 {
-    if (probe_member(m, 0))
+    if (probe_member_alone(m, 0) == 1)
         return 1;
     atomic_store(&m->state, P11_MEMBER_DOWN);
     atomic_store(&m->last_change, (long long)time(NULL));

@@ -7,6 +7,10 @@
 #  2. Every node down: operations fail fast with the clear error, and the
 #     same process signs again once one node is back.
 #  3. `primusctl cluster status --json` reports the states the test caused.
+#  4. A rolling restart faster than the prober: the last live node goes away
+#     right after a long-down node came back, before the prober (back-off up
+#     to 2 s) has seen it.  Zero operations may fail: the operation that
+#     finds no live member asks the down ones itself.
 set -uo pipefail
 source "$PRIMUS_SRC/tests/lib/assert.sh"
 source "$PRIMUS_SRC/tests/lib/cluster.sh"
@@ -111,4 +115,20 @@ assert m["node3"]["state"] == "down" and m["node3"]["last_error"], m["node3"]
 assert m["node1"]["state"] == "up"
 assert d["partitions"][0]["state"] == "degraded"
 PY
+
+# ---- 4: rolling restart faster than the prober ----
+# Now node1 is up, node2 and node3 down.  The load starts with both down, so
+# after ~4 s the prober asks them only every 2 s.
+"$LOAD" --topology "$work/topology.json" --pin-source "file:$work/c/pin" \
+    --uri "pkcs11:token=PART1;object=ec-key" --pub "$work/c/ref/ec.pub.pem" \
+    --threads 1 --count 3500 --pace-ms 2 --progress "$progress" \
+    >"$work/rolling.out" 2>"$work/rolling.err" &
+load=$!
+wait_ops 1500
+cluster_restart 2 || fail "restarting node 2"
+cluster_kill 1 || fail "killing node 1"
+wait "$load"
+STATUS=$? OUT=$(cat "$work/rolling.out") ERR=$(cat "$work/rolling.err") LAST_CMD="signload rolling"
+expect_status 0
+expect_out "operations 3500 failed 0 bad-signatures 0"
 finish
