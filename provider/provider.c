@@ -203,6 +203,8 @@ static const OSSL_ALGORITHM primus_keymgmt[] = {
       "EC keys in a PKCS#11 token" },
     { PRIMUS_NAMES_ED25519, PRIMUS_PROPS, primus_ed25519_keymgmt_functions,
       "Ed25519 keys in a PKCS#11 token" },
+    { PRIMUS_URI_DECODER_NAME, PRIMUS_PROPS, primus_uri_keymgmt_functions,
+      "no keys: names the decoders of PKCS#11 URI key files (decoder.c)" },
     { NULL, NULL, NULL, NULL }
 };
 
@@ -259,13 +261,11 @@ static const OSSL_ALGORITHM primus_encoder[] = {
     { NULL, NULL, NULL, NULL }
 };
 
-#define DEC_PROPS PRIMUS_PROPS ",input=der,structure=" PRIMUS_URI_DER_STRUCTURE
 static const OSSL_ALGORITHM primus_decoder[] = {
     { "DER", PRIMUS_PROPS ",input=pem", primus_pem_to_der_decoder_functions,
       "PKCS#11 PROVIDER URI PEM files" },
-    { PRIMUS_NAMES_RSA, DEC_PROPS, primus_rsa_uri_decoder_functions, NULL },
-    { PRIMUS_NAMES_EC, DEC_PROPS, primus_ec_uri_decoder_functions, NULL },
-    { PRIMUS_NAMES_ED25519, DEC_PROPS, primus_ed25519_uri_decoder_functions, NULL },
+    { PRIMUS_URI_DECODER_NAME, PRIMUS_PROPS ",input=der,structure=" PRIMUS_URI_DER_STRUCTURE,
+      primus_uri_der_decoder_functions, "PKCS#11 PROVIDER URI key files in DER" },
     { NULL, NULL, NULL, NULL }
 };
 

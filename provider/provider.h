@@ -37,6 +37,8 @@
 #define PRIMUS_URI_PEM_LABEL "PKCS#11 PROVIDER URI"
 #define PRIMUS_URI_PEM_DESC "PKCS#11 Provider URI v1.0"
 #define PRIMUS_URI_DER_STRUCTURE "pk11-uri"
+/* The URI file decoders' name, and the key manager's that it must be. */
+#define PRIMUS_URI_DECODER_NAME "PKCS11-URI"
 
 /* Key generation parameter naming the object to create. */
 #define PRIMUS_PARAM_PKCS11_URI "pkcs11_uri"
@@ -256,9 +258,8 @@ extern const OSSL_DISPATCH primus_rsapss_text_encoder_functions[];
 extern const OSSL_DISPATCH primus_ec_text_encoder_functions[];
 extern const OSSL_DISPATCH primus_ed25519_text_encoder_functions[];
 extern const OSSL_DISPATCH primus_pem_to_der_decoder_functions[];
-extern const OSSL_DISPATCH primus_rsa_uri_decoder_functions[];
-extern const OSSL_DISPATCH primus_ec_uri_decoder_functions[];
-extern const OSSL_DISPATCH primus_ed25519_uri_decoder_functions[];
+extern const OSSL_DISPATCH primus_uri_der_decoder_functions[];
+extern const OSSL_DISPATCH primus_uri_keymgmt_functions[];
 extern const OSSL_DISPATCH primus_rand_functions[];
 
 /* URI PEM (encoder.c): DER of SEQUENCE { VisibleString desc, UTF8String uri }. */

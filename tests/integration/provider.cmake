@@ -9,3 +9,5 @@ primus_script_test(provider_errors ${CMAKE_SOURCE_DIR}/tests/integration/provide
 primus_script_test(provider_interop ${CMAKE_SOURCE_DIR}/tests/integration/provider_interop.sh
                    LABELS provider interop TIMEOUT 600)
 primus_script_test(provider_fork ${CMAKE_SOURCE_DIR}/tests/integration/provider_fork.sh LABELS provider)
+add_executable(decoder_chains ${CMAKE_SOURCE_DIR}/tests/integration/decoder_chains.c)
+target_link_libraries(decoder_chains PRIVATE PkgConfig::LIBCRYPTO)

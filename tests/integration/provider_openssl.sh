@@ -284,6 +284,34 @@ done
 ossl_ok "write URI PEM as DER" pkey -in "$(u p384)" -outform DER -out p384.uri.der
 run plain asn1parse -inform DER -in p384.uri.der
 expect_out "PKCS#11 Provider URI v1.0"
+ossl_ok "read URI DER" pkey -inform DER -in p384.uri.der -pubout -out p384.uri.pub
+same_file p384.uri.pub p384.ref.pem "public key from p384.uri.der"
+# The direct public-key API (PEM_read_PUBKEY) and OSSL_STORE (-pubin) on a URI key file
+CHAINS="$PRIMUS_BUILD/tests/decoder_chains"
+run env OPENSSL_CONF="$CONF" "$CHAINS" pubkey p256.uri.pem
+expect_status 0
+expect_out "bits 256"
+ossl_ok "read URI PEM as a public key" pkey -pubin -in rsa2048.uri.pem -out rsa2048.pubin.pub
+same_file rsa2048.pubin.pub rsa2048.ref.pem "public key from rsa2048.uri.pem (-pubin)"
+# Applications that read certificates and never use an HSM key: the chain
+# OpenSSL 3.0 builds for each certificate's public key may gain the
+# provider's PEM-to-DER step (named DER, as OpenSSL's own), but none of the
+# URI key file decoders, which would be set up for every certificate only to
+# be skipped (bench/RESULTS.md, "Start-up").
+run env OPENSSL_CONF=/dev/null "$CHAINS" spki
+expect_status 0
+without=$OUT
+run env OPENSSL_CONF="$CONF" "$CHAINS" spki
+expect_status 0
+python3 - "$without" "$OUT" <<'PY' && pass || fail "certificate key chains: without $without; with $OUT"
+import sys
+without = dict(l.split() for l in sys.argv[1].splitlines())
+with_primus = dict(l.split() for l in sys.argv[2].splitlines())
+assert without.keys() == with_primus.keys() and len(without) == 3
+for k in without:
+    assert int(with_primus[k]) - int(without[k]) <= 1, k
+PY
+echo "    decoders per certificate key (without / with primus): $(tr '\n' ' ' <<<"$without") / $(tr '\n' ' ' <<<"$OUT")"
 
 # ---- the store: listing, alias, certificates ---------------------------------------------------
 run ossl storeutl "pkcs11:token=$T;object=rsa2048"
