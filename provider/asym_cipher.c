@@ -109,7 +109,7 @@ static int cipher_init(primus_cipher_ctx *ctx, void *vkey, const OSSL_PARAM para
                          primus_key_uri(key) != NULL ? primus_key_uri(key) : "the key");
             return 0;
         }
-        if (!decrypting && key->sw == NULL) {
+        if (!decrypting && primus_key_public(key) == NULL) {
             PRIMUS_RAISE(ctx->prov, PRIMUS_R_NO_PUBLIC_KEY,
                          "encryption needs the public half of %s, which the token does not give",
                          primus_key_uri(key) != NULL ? primus_key_uri(key) : "the key");
@@ -137,7 +137,7 @@ static int rsa_decrypt_init(void *vctx, void *vkey, const OSSL_PARAM params[])
 static int sw_crypt(primus_cipher_ctx *ctx, int decrypting, unsigned char *out, size_t *outlen,
                     size_t outsize, const unsigned char *in, size_t inlen)
 {
-    EVP_PKEY_CTX *pctx = EVP_PKEY_CTX_new_from_pkey(ctx->prov->libctx, ctx->key->sw, NULL);
+    EVP_PKEY_CTX *pctx = EVP_PKEY_CTX_new_from_pkey(ctx->prov->libctx, primus_key_public(ctx->key), NULL);
     OSSL_PARAM params[7], *p = params;
     int pad = ctx->pad, ok = 0;
 

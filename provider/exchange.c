@@ -93,7 +93,7 @@ static int ecdh_set_peer(void *vctx, void *vpeer)
     primus_ecdh_ctx *ctx = vctx;
     primus_key *peer = vpeer;
 
-    if (peer == NULL || peer->type != PRIMUS_KEY_EC || peer->sw == NULL) {
+    if (peer == NULL || peer->type != PRIMUS_KEY_EC || primus_key_public(peer) == NULL) {
         PRIMUS_RAISE(ctx->prov, PRIMUS_R_WRONG_KEY_TYPE,
                      "the ECDH peer must be an EC public key on the same curve");
         return 0;
@@ -124,23 +124,24 @@ static int ecdh_derive(void *vctx, unsigned char *secret, size_t *secretlen, siz
         return 1;
     }
     if (!ctx->key->hsm_private) {
-        EVP_PKEY_CTX *pctx = EVP_PKEY_CTX_new_from_pkey(ctx->prov->libctx, ctx->key->sw, NULL);
+        EVP_PKEY_CTX *pctx = EVP_PKEY_CTX_new_from_pkey(ctx->prov->libctx, primus_key_public(ctx->key), NULL);
         int ok;
 
         *secretlen = outlen;
         ok = pctx != NULL && EVP_PKEY_derive_init(pctx) > 0
-             && EVP_PKEY_derive_set_peer(pctx, ctx->peer->sw) > 0
+             && EVP_PKEY_derive_set_peer(pctx, primus_key_public(ctx->peer)) > 0
              && EVP_PKEY_derive(pctx, secret, secretlen) > 0;
         EVP_PKEY_CTX_free(pctx);
         return ok;
     }
-    if (ctx->key->sw != NULL && EVP_PKEY_parameters_eq(ctx->key->sw, ctx->peer->sw) != 1) {
+    if (primus_key_public(ctx->key) != NULL
+        && EVP_PKEY_parameters_eq(primus_key_public(ctx->key), primus_key_public(ctx->peer)) != 1) {
         PRIMUS_RAISE(ctx->prov, PRIMUS_R_BAD_PARAMETER,
                      "the peer key is on another curve than %s",
                      primus_key_uri(ctx->key) != NULL ? primus_key_uri(ctx->key) : "the key");
         return 0;
     }
-    if (!EVP_PKEY_get_octet_string_param(ctx->peer->sw, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, point,
+    if (!EVP_PKEY_get_octet_string_param(primus_key_public(ctx->peer), OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, point,
                                          sizeof(point), &plen)) {
         PRIMUS_RAISE(ctx->prov, PRIMUS_R_SOFTWARE, "could not read the peer's public point");
         return 0;

@@ -127,9 +127,47 @@ int primus_key_has_private(const primus_key *key)
     return key != NULL && (key->hsm_private || (key->p11 == NULL && key->sw_private));
 }
 
+/* Does the token give what primus_pub_from_info needs? */
+static int info_has_public(const p11_object_info *info, primus_key_type type)
+{
+    switch (type) {
+    case PRIMUS_KEY_RSA:
+    case PRIMUS_KEY_RSA_PSS:
+        return info->modulus.len > 0 && info->public_exponent.len > 0;
+    case PRIMUS_KEY_EC:
+        return info->ec_point.len > 0;
+    case PRIMUS_KEY_ED25519:
+        return info->ec_point.len == 32;
+    default:
+        return 0;
+    }
+}
+
 int primus_key_has_public(const primus_key *key)
 {
-    return key != NULL && key->sw != NULL && key->type != PRIMUS_KEY_NONE;
+    return key != NULL && key->type != PRIMUS_KEY_NONE
+           && (key->sw != NULL
+               || (key->p11 != NULL && info_has_public(p11_key_info(key->p11), key->type)));
+}
+
+EVP_PKEY *primus_key_public(const primus_key *key)
+{
+    primus_key *k = (primus_key *)key; /* the cache, not the key, changes */
+    EVP_PKEY *pk, *none = NULL;
+
+    if (key == NULL)
+        return NULL;
+    pk = k->sw;
+    if (pk != NULL || k->p11 == NULL || !info_has_public(p11_key_info(k->p11), k->type))
+        return pk;
+    primus_set_error_mark(k->prov);
+    pk = primus_pub_from_info(k->prov, p11_key_info(k->p11), k->type);
+    primus_pop_error_to_mark(k->prov);
+    if (pk != NULL && !atomic_compare_exchange_strong(&k->sw, &none, pk)) {
+        EVP_PKEY_free(pk); /* another thread built it first */
+        pk = none;
+    }
+    return pk;
 }
 
 int primus_key_bits(const primus_key *key)
@@ -142,14 +180,48 @@ int primus_key_bits(const primus_key *key)
     if (info == NULL)
         return 0;
     if (key->type == PRIMUS_KEY_ED25519)
-        return 253;
-    return (int)info->bits;
+        return 256; /* as OpenSSL 3.0 reports Ed25519 keys (ED25519_BITS) */
+    if (info->bits > 0)
+        return (int)info->bits;
+    /* a curve the core does not know the size of */
+    return primus_key_public(key) != NULL ? EVP_PKEY_get_bits(key->sw) : 0;
 }
 
-static size_t ecdsa_der_max(size_t field_bytes)
+/* As OpenSSL's default provider rates keys, so that a key answered from its
+ * attributes compares the same in security level checks as one answered
+ * from its public half; -1 where only the public half can say (RSA moduli
+ * of other sizes: OpenSSL computes those with SP 800-56B's formula). */
+static int security_bits(primus_key_type type, int bits)
 {
-    /* SEQUENCE { INTEGER r, INTEGER s }, each integer up to field+1 bytes */
-    size_t ilen = field_bytes + 1;
+    static const int rsa[][2] = {
+        {2048, 112}, {3072, 128}, {4096, 152}, {6144, 176}, {7680, 192}, {8192, 200}, {15360, 256},
+    };
+    size_t i;
+
+    switch (type) {
+    case PRIMUS_KEY_RSA:
+    case PRIMUS_KEY_RSA_PSS:
+        for (i = 0; i < sizeof(rsa) / sizeof(rsa[0]); i++)
+            if (rsa[i][0] == bits)
+                return rsa[i][1];
+        return -1;
+    case PRIMUS_KEY_EC: /* SP 800-57 part 1, table 2 */
+        return bits >= 512 ? 256 : bits >= 384 ? 192 : bits >= 256 ? 128 : bits >= 224 ? 112
+               : bits >= 160 ? 80 : bits / 2;
+    case PRIMUS_KEY_ED25519:
+        return 128;
+    default:
+        return -1;
+    }
+}
+
+/* The DER ECDSA signature of most bytes on a curve whose order has `bits`
+ * bits: SEQUENCE { INTEGER r, INTEGER s } with r = s = the order, as
+ * OpenSSL's ECDSA_size counts.  An integer needs a leading 0x00 when the
+ * order's top bit is set, which is when bits is a multiple of 8. */
+static size_t ecdsa_der_max(size_t bits)
+{
+    size_t ilen = (bits + 7) / 8 + (bits % 8 == 0 ? 1 : 0);
     size_t ihdr = ilen < 128 ? 2 : 3;
     size_t seq = 2 * (ihdr + ilen);
 
@@ -172,7 +244,7 @@ size_t primus_key_max_size(const primus_key *key)
     case PRIMUS_KEY_RSA_PSS:
         return ((size_t)bits + 7) / 8;
     case PRIMUS_KEY_EC:
-        return ecdsa_der_max(((size_t)bits + 7) / 8);
+        return ecdsa_der_max((size_t)bits);
     case PRIMUS_KEY_ED25519:
         return 64;
     default:
@@ -300,7 +372,9 @@ primus_key *primus_key_from_p11(primus_prov *prov, p11_key *p11, int public_view
     }
     key->p11 = p11;
     key->hsm_private = (info->cls == CKO_PRIVATE_KEY) && !public_view;
-    key->sw = primus_pub_from_info(prov, info, type);
+    /* A private key's public half is built when first needed (provider.h). */
+    if (!key->hsm_private)
+        key->sw = primus_pub_from_info(prov, info, type);
     if (key->sw == NULL && !key->hsm_private) {
         PRIMUS_RAISE(prov, PRIMUS_R_NO_PUBLIC_KEY,
                      "the token gave no usable public key material for %s",
@@ -686,7 +760,7 @@ int primus_km_match(const void *keydata1, const void *keydata2, int selection)
         return 0;
     if (k1 == k2)
         return 1;
-    if (k1->sw != NULL && k2->sw != NULL) {
+    if (primus_key_public(k1) != NULL && primus_key_public(k2) != NULL) {
         if ((selection & OSSL_KEYMGMT_SELECT_KEYPAIR) != 0)
             return EVP_PKEY_eq(k1->sw, k2->sw) == 1;
         if ((selection & OSSL_KEYMGMT_SELECT_ALL_PARAMETERS) != 0)
@@ -750,10 +824,15 @@ int primus_km_export(void *keydata, int selection, OSSL_CALLBACK *cb, void *cbar
     OSSL_PARAM *params = NULL;
     int ret;
 
-    if (key == NULL || key->sw == NULL)
+    if (key == NULL)
         return 0;
-    /* Never the private half of an HSM key; fail quietly (see the top). */
+    /* Never the private half of an HSM key; fail quietly (see the top).
+     * Checked first: OpenSSL 3.0 asks for everything at each
+     * EVP_DigestSignInit (offering the key to the default provider's
+     * signature before ours), and that must not build the public half. */
     if (key->hsm_private && (selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) != 0)
+        return 0;
+    if (primus_key_public(key) == NULL)
         return 0;
     if (EVP_PKEY_todata(key->sw, evp_selection(selection, key->p11 == NULL && key->sw_private),
                         &params) <= 0)
@@ -770,6 +849,30 @@ static int set_int_if(OSSL_PARAM params[], const char *name, int v)
     return p == NULL || OSSL_PARAM_set_int(p, v);
 }
 
+/* Does the caller ask only what the token's attributes answer?  OpenSSL
+ * asks for these when it loads a key (EVP_PKEY's cached bits, size and
+ * security bits), and a signer needs nothing more; anything else is
+ * answered from the public half. */
+static int only_size_params(const OSSL_PARAM params[])
+{
+    static const char *const from_attributes[] = {
+        OSSL_PKEY_PARAM_BITS, OSSL_PKEY_PARAM_SECURITY_BITS, OSSL_PKEY_PARAM_MAX_SIZE,
+        OSSL_PKEY_PARAM_DEFAULT_DIGEST, OSSL_PKEY_PARAM_MANDATORY_DIGEST,
+        OSSL_PKEY_PARAM_GROUP_NAME,
+    };
+    const OSSL_PARAM *p;
+    size_t i;
+
+    for (p = params; p != NULL && p->key != NULL; p++) {
+        for (i = 0; i < sizeof(from_attributes) / sizeof(from_attributes[0]); i++)
+            if (strcmp(p->key, from_attributes[i]) == 0)
+                break;
+        if (i == sizeof(from_attributes) / sizeof(from_attributes[0]))
+            return 0;
+    }
+    return 1;
+}
+
 int primus_km_get_params(void *keydata, OSSL_PARAM params[])
 {
     primus_key *key = keydata;
@@ -777,20 +880,17 @@ int primus_km_get_params(void *keydata, OSSL_PARAM params[])
 
     if (key == NULL)
         return 0;
+    if (key->sw != NULL || !only_size_params(params) || primus_key_bits(key) == 0
+        || security_bits(key->type, primus_key_bits(key)) < 0)
+        (void)primus_key_public(key);
     if (key->sw != NULL) {
         if (!EVP_PKEY_get_params(key->sw, params))
             return 0;
     } else {
         int bits = primus_key_bits(key);
-        int secbits;
 
-        if (key->type == PRIMUS_KEY_EC || key->type == PRIMUS_KEY_ED25519)
-            secbits = bits / 2;
-        else
-            secbits = bits >= 15360 ? 256 : bits >= 7680 ? 192 : bits >= 3072 ? 128
-                      : bits >= 2048 ? 112 : 80;
         if (!set_int_if(params, OSSL_PKEY_PARAM_BITS, bits)
-            || !set_int_if(params, OSSL_PKEY_PARAM_SECURITY_BITS, secbits)
+            || !set_int_if(params, OSSL_PKEY_PARAM_SECURITY_BITS, security_bits(key->type, bits))
             || !set_int_if(params, OSSL_PKEY_PARAM_MAX_SIZE, (int)primus_key_max_size(key)))
             return 0;
         if (key->type != PRIMUS_KEY_ED25519
@@ -845,7 +945,7 @@ int primus_km_validate(const void *keydata, int selection, int checktype)
 
     if (!primus_km_has(keydata, selection))
         return 0;
-    if (key->sw == NULL)
+    if (primus_key_public(key) == NULL)
         return 1;
     ctx = EVP_PKEY_CTX_new_from_pkey(key->prov->libctx, key->sw, NULL);
     if (ctx == NULL)
@@ -871,7 +971,7 @@ void *primus_km_dup(const void *keydata, int selection)
     if (src->p11 != NULL)
         key->p11 = p11_key_ref(src->p11);
     key->hsm_private = src->hsm_private && (selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) != 0;
-    if (src->sw != NULL) {
+    if (src->sw != NULL) { /* else built on first need, as for src */
         key->sw = EVP_PKEY_dup(src->sw);
         if (key->sw == NULL) {
             primus_key_free(key);

@@ -147,7 +147,12 @@ struct primus_key {
     primus_key_type type;
     p11_key *p11;       /* HSM object, NULL for software keys */
     int hsm_private;    /* p11 is a private key object used as such */
-    EVP_PKEY *sw;       /* public half (HSM keys) or whole key (software keys) */
+    /* Public half (HSM keys) or whole key (software keys).  For a private
+     * HSM key it is built from the token's attributes on first need
+     * (primus_key_public): signing never needs it, and building the first
+     * one costs a process ~0.8 ms (OpenSSL fills the provider's library
+     * context on its first key manager fetch). */
+    EVP_PKEY *_Atomic sw;
     int sw_private;     /* sw holds private material (software keys only) */
 };
 
@@ -167,6 +172,9 @@ EVP_PKEY *primus_pub_from_info(primus_prov *prov, const p11_object_info *info,
                                primus_key_type type);
 int primus_key_has_private(const primus_key *key);
 int primus_key_has_public(const primus_key *key);
+/* The key's public half as a software EVP_PKEY (built on first use for HSM
+ * keys), NULL when the token gives no usable public material. */
+EVP_PKEY *primus_key_public(const primus_key *key);
 const p11_object_info *primus_key_info(const primus_key *key);
 /* "pkcs11:..." naming the HSM object, NULL for software keys. */
 const char *primus_key_uri(const primus_key *key);

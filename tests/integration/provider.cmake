@@ -11,3 +11,5 @@ primus_script_test(provider_interop ${CMAKE_SOURCE_DIR}/tests/integration/provid
 primus_script_test(provider_fork ${CMAKE_SOURCE_DIR}/tests/integration/provider_fork.sh LABELS provider)
 add_executable(decoder_chains ${CMAKE_SOURCE_DIR}/tests/integration/decoder_chains.c)
 target_link_libraries(decoder_chains PRIVATE PkgConfig::LIBCRYPTO)
+add_executable(key_sizes ${CMAKE_SOURCE_DIR}/tests/integration/key_sizes.c)
+target_link_libraries(key_sizes PRIVATE PkgConfig::LIBCRYPTO)

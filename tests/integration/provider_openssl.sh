@@ -342,6 +342,14 @@ for k in gen-rsa gen-ec gen-ed; do
     grep -q "BEGIN PKCS#11 PROVIDER URI" "$k.pem" && pass || fail "$k.pem is not a URI PEM"
     ossl_ok "public half of $k" pkey -in "$k.pem" -pubout -out "$k.pub"
 done
+# Sizes of private HSM keys (answered from the token's attributes) equal the
+# default provider's for the same public key.
+for k in rsa2048 rsa3072 rsa4096 p256 p384 p521 gen-ed; do
+    ref=$k.ref.pem
+    [ "$k" = gen-ed ] && ref=gen-ed.pub
+    run env OPENSSL_CONF="$CONF" "$PRIMUS_BUILD/tests/key_sizes" "$(u "$k");type=private" "$ref"
+    expect_status 0
+done
 run "${P11TOOL[@]}" --login --pin "$PIN" --list-objects --type privkey
 for k in gen-rsa gen-ec gen-ed; do
     grep -A4 "label: *$k\$" <<<"$OUT" | grep -q "sensitive, always sensitive, never extractable" \
