@@ -31,7 +31,7 @@ while read -r uri; do
     expect_status 0
     [ "$(head -n1 <<<"$OUT")" = "$uri" ] || fail "uri parse changed $uri into $(head -n1 <<<"$OUT")"
     n=$((n + 1))
-done < <("$CTL" --pin-source "file:$work/pin" list | grep -o 'pkcs11:[^ ]*')
+done < <(primus_wrap "$CTL" --pin-source "file:$work/pin" list | grep -o 'pkcs11:[^ ]*')
 [ "$n" -eq 4 ] || fail "expected 4 URIs in the listing, got $n"
 
 # --json is one valid document with the partition and its objects
@@ -81,7 +81,7 @@ run "$CTL" --module "$(ls /usr/lib/x86_64-linux-gnu/libjansson.so.* | head -n1)"
 expect_status 3
 expect_err 'not a PKCS#11 module'
 
-env -u PRIMUS_PKCS11_MODULE "$CTL" list >/dev/null 2>"$work/err"
+primus_wrap env -u PRIMUS_PKCS11_MODULE "$CTL" list >/dev/null 2>"$work/err"
 [ $? -eq 3 ] || fail "default module: wrong exit status"
 grep -q '/usr/local/primus/lib/libprimusP11.so does not exist' "$work/err" || fail "default module not named: $(cat "$work/err")"
 
