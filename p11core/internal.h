@@ -147,8 +147,9 @@ struct p11_member {
     char *want_token;       /* topology selector: token label */
     char *want_serial;      /* topology selector: token serial, NULL: any */
     long want_slot;         /* topology selector: slot id, -1: any */
-    unsigned long long next_probe_ns;
-    unsigned probe_backoff_ms;
+    /* written by operations (mark down, revive) and the prober alike */
+    _Atomic unsigned long long next_probe_ns;
+    _Atomic unsigned probe_backoff_ms;
     _Atomic int probing;                      /* a probe is running (one at a time) */
     _Atomic unsigned long long last_revive_ns; /* last probe an operation asked for */
     _Atomic unsigned long long downs, ups;
