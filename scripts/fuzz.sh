@@ -26,6 +26,8 @@
 #   PRIMUS_FUZZ_SECONDS=600 bash scripts/fuzz.sh
 #
 # and one target alone: PRIMUS_FUZZ_TARGETS=store bash scripts/fuzz.sh.
+# A run may be ended early with SIGINT to the fuzzer (pkill -INT fuzz_store):
+# it reports STOP with its figures, not a failure.
 # A campaign of hours, resumable, as the closing figures were made (one
 # target per core; the corpus grows in the kept directory and a later run
 # starts from it; the ASan settings cut the allocator's cost 2-3x, see
@@ -122,6 +124,7 @@ FAILED=0
 
 # final_stat NAME LOG: a libFuzzer final statistic (-print_final_stats=1).
 final_stat() { sed -n "s/^stat::$1: *//p" "$2" | tail -n 1; }
+INTERRUPTED=72 # libFuzzer's exit status when interrupted (-interrupted_exitcode)
 
 run_target() {
     local t=$1
@@ -156,13 +159,18 @@ run_target() {
     fi
     say "$t: fuzzing for ${SECONDS_PER_TARGET}s ($(find "$corpus" -type f | wc -l) seeds)"
     touch "$WORK/$t.start"
-    "$bin" "${args[@]}" -max_total_time="$SECONDS_PER_TARGET" "$corpus" </dev/null >"$log" 2>&1 || rc=$?
+    "$bin" "${args[@]}" -interrupted_exitcode="$INTERRUPTED" -max_total_time="$SECONDS_PER_TARGET" \
+        "$corpus" </dev/null >"$log" 2>&1 || rc=$?
     local runs rate kept
     runs=$(final_stat number_of_executed_units "$log")
     rate=$(final_stat average_exec_per_sec "$log")
-    if ((rc != 0)); then
+    kept=$(find "$ARTIFACTS/$t" -type f -newer "$WORK/$t.start" | head -n 1)
+    if ((rc == INTERRUPTED)) && [[ -z "$kept" ]]; then
+        # stopped by SIGINT (ending a long campaign): not a finding
+        RESULTS+=("$(printf '  STOP  %-9s %10s runs %7s exec/s  interrupted, no finding; corpus %d' \
+            "$t" "${runs:-?}" "${rate:-?}" "$(find "$corpus" -type f | wc -l)")")
+    elif ((rc != 0)); then
         tail -n 80 "$log" >&2
-        kept=$(find "$ARTIFACTS/$t" -type f -newer "$WORK/$t.start" | head -n 1)
         RESULTS+=("$(printf '  FAIL  %-9s %10s runs %7s exec/s  exit %d; %s' \
             "$t" "${runs:-?}" "${rate:-?}" "$rc" \
             "${kept:+input kept in $kept}${kept:-no input kept (failed before fuzzing?): see above}")")
