@@ -11,7 +11,8 @@
 #                               in scripts/valgrind.sh)
 #   PRIMUS_TEST_WRAPPED         basenames of the programs under test, the only
 #                               ones wrapped (default "openssl primusctl
-#                               provider_signload"); helpers such as pkcs11-tool,
+#                               provider_signload key_sizes decoder_chains": the
+#                               programs that load the provider); helpers such as pkcs11-tool,
 #                               softhsm2-util, python3 or curl are not ours to check
 #   PRIMUS_TEST_WRAPPER_LOGS    directory for the wrapper's reports, kept (default:
 #                               a directory per test script, removed at its end)
@@ -40,7 +41,7 @@
 # to record; assert.sh's finish and fail remove it.
 
 : "${PRIMUS_TEST_WRAPPER_STATUS:=99}"
-: "${PRIMUS_TEST_WRAPPED:=openssl primusctl provider_signload}"
+: "${PRIMUS_TEST_WRAPPED:=openssl primusctl provider_signload key_sizes decoder_chains}"
 # Once per script (this file is sourced more than once; subshells keep the
 # parent's record); the random part keeps a reused PID from meeting a record
 # that a killed script left behind.
