@@ -877,20 +877,22 @@ int primus_km_get_params(void *keydata, OSSL_PARAM params[])
 {
     primus_key *key = keydata;
     OSSL_PARAM *p;
+    int bits, secbits;
 
     if (key == NULL)
         return 0;
-    if (key->sw != NULL || !only_size_params(params) || primus_key_bits(key) == 0
-        || security_bits(key->type, primus_key_bits(key)) < 0)
+    bits = primus_key_bits(key);
+    secbits = security_bits(key->type, bits);
+    if (key->sw == NULL && !(only_size_params(params) && bits > 0 && secbits >= 0))
         (void)primus_key_public(key);
     if (key->sw != NULL) {
         if (!EVP_PKEY_get_params(key->sw, params))
             return 0;
     } else {
-        int bits = primus_key_bits(key);
-
+        if (secbits < 0) /* no public half to ask: OpenSSL's older estimate */
+            secbits = BN_security_bits(bits, -1);
         if (!set_int_if(params, OSSL_PKEY_PARAM_BITS, bits)
-            || !set_int_if(params, OSSL_PKEY_PARAM_SECURITY_BITS, security_bits(key->type, bits))
+            || !set_int_if(params, OSSL_PKEY_PARAM_SECURITY_BITS, secbits)
             || !set_int_if(params, OSSL_PKEY_PARAM_MAX_SIZE, (int)primus_key_max_size(key)))
             return 0;
         if (key->type != PRIMUS_KEY_ED25519
