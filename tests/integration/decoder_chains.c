@@ -9,6 +9,9 @@
  *       "<keytype> <number of decoders in the chain>".
  *   decoder_chains pubkey FILE
  *       PEM_read_bio_PUBKEY on FILE; prints "bits <n>" or fails (exit 1).
+ *   decoder_chains privkey FILE
+ *       PEM_read_bio_PrivateKey on FILE, as servers read key files; prints
+ *       "bits <n>", or OpenSSL's errors on stdout and exit 1.
  */
 #include <stdio.h>
 #include <string.h>
@@ -39,14 +42,17 @@ static int spki_chains(void)
     return 0;
 }
 
-static int read_pubkey(const char *path)
+static int read_key(const char *path, int private)
 {
     BIO *in = BIO_new_file(path, "r");
-    EVP_PKEY *pkey = in != NULL ? PEM_read_bio_PUBKEY(in, NULL, NULL, NULL) : NULL;
+    EVP_PKEY *pkey = NULL;
 
+    if (in != NULL)
+        pkey = private ? PEM_read_bio_PrivateKey(in, NULL, NULL, NULL)
+                       : PEM_read_bio_PUBKEY(in, NULL, NULL, NULL);
     BIO_free(in);
     if (pkey == NULL) {
-        ERR_print_errors_fp(stderr);
+        ERR_print_errors_fp(stdout);
         return 1;
     }
     printf("bits %d\n", EVP_PKEY_get_bits(pkey));
@@ -58,8 +64,8 @@ int main(int argc, char **argv)
 {
     if (argc == 2 && strcmp(argv[1], "spki") == 0)
         return spki_chains();
-    if (argc == 3 && strcmp(argv[1], "pubkey") == 0)
-        return read_pubkey(argv[2]);
-    fprintf(stderr, "usage: decoder_chains spki | pubkey FILE\n");
+    if (argc == 3 && (strcmp(argv[1], "pubkey") == 0 || strcmp(argv[1], "privkey") == 0))
+        return read_key(argv[2], strcmp(argv[1], "privkey") == 0);
+    fprintf(stderr, "usage: decoder_chains spki | pubkey FILE | privkey FILE\n");
     return 2;
 }

@@ -292,6 +292,20 @@ run env OPENSSL_CONF="$CONF" "$CHAINS" pubkey p256.uri.pem
 expect_status 0
 expect_out "bits 256"
 ossl_ok "read URI PEM as a public key" pkey -pubin -in rsa2048.uri.pem -out rsa2048.pubin.pub
+# A key file naming a key of a type the provider does not handle (DSA):
+# the reason, not OpenSSL's bare "unsupported", where the program reads the
+# file itself (servers: PEM_read_PrivateKey)
+plain_ok "DSA parameters" genpkey -genparam -algorithm DSA -pkeyopt dsa_paramgen_bits:1024 -out dsa.param
+plain_ok "DSA key" genpkey -paramfile dsa.param -out dsa.key
+plain_ok "DSA key as PKCS#8" pkcs8 -topk8 -nocrypt -in dsa.key -out dsa.p8
+softhsm2-util --import dsa.p8 --token "$T" --label dsa1024 --id 0d --pin "$PIN" >/dev/null \
+    || fail "import the DSA key"
+run env OPENSSL_CONF="$CONF" "$PRIMUS_BUILD/tools/primusctl" uri-pem "$(u dsa1024);type=private" \
+    -out dsa.uri.pem
+expect_status 0
+run env OPENSSL_CONF="$CONF" "$CHAINS" privkey dsa.uri.pem
+expect_status 1
+expect_out "is a key of PKCS#11 type 0x1, which the provider does not handle (RSA, EC on named curves and Ed25519 are)"
 same_file rsa2048.pubin.pub rsa2048.ref.pem "public key from rsa2048.uri.pem (-pubin)"
 # Applications that read certificates and never use an HSM key: the chain
 # OpenSSL 3.0 builds for each certificate's public key may gain the
