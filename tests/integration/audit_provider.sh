@@ -17,10 +17,10 @@ cd "$work" || exit 1
 source "$PRIMUS_SRC/tests/integration/audit_lib.sh"
 
 token_setup "$work/hsm"
-token_create AUD 1357
-token_keygen AUD EC:prime256v1 01 aud-ec 1357
-token_keygen AUD rsa:2048 02 aud-rsa 1357
-token_pin_file "$work/pin" 1357
+token_create AUD pin-Aud-1357
+token_keygen AUD EC:prime256v1 01 aud-ec pin-Aud-1357
+token_keygen AUD rsa:2048 02 aud-rsa pin-Aud-1357
+token_pin_file "$work/pin" pin-Aud-1357
 umask 077
 head -c 32 /dev/urandom >key
 head -c 32 /dev/urandom >other.key
@@ -152,7 +152,7 @@ pass
 run "$CTL" audit verify audit.log --key key --allow-open
 expect_out "every record's mac is right for key"
 expect_out "provider_signlo"
-expect_no_out 1357
+expect_no_out pin-Aud-1357
 
 # ---- tampering with it --------------------------------------------------------
 tamper_suite audit.log key other.key --allow-open

@@ -10,10 +10,10 @@ SHIM="$PRIMUS_BUILD/tests/p11shim.so"
 work=$(mktemp -d /tmp/primusctl-test.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 token_setup "$work/hsm"
-token_create PART1 4711
-token_keygen PART1 rsa:2048 a1 tls-rsa 4711
-token_keygen PART1 EC:prime256v1 b2 tls-ec 4711
-token_pin_file "$work/pin" 4711
+token_create PART1 pw-Part-4711
+token_keygen PART1 rsa:2048 a1 tls-rsa pw-Part-4711
+token_keygen PART1 EC:prime256v1 b2 tls-ec pw-Part-4711
+token_pin_file "$work/pin" pw-Part-4711
 export PRIMUS_PKCS11_MODULE="$PRIMUS_SOFTHSM_MODULE"
 
 # list: the token is a partition, its keys are URIs
@@ -22,7 +22,7 @@ expect_status 0
 expect_out 'partition "PART1" (up, 1 member)'
 expect_out 'pkcs11:token=PART1;object=tls-rsa;type=private;id=%A1'
 expect_out 'pkcs11:token=PART1;object=tls-ec;type=public;id=%B2'
-expect_no_out 4711
+expect_no_out pw-Part-4711
 
 # every listed URI round-trips through `primusctl uri parse`
 n=0
@@ -63,10 +63,10 @@ run openssl asn1parse -in "$work/key.uri.pem"
 expect_out "VISIBLESTRING     :PKCS#11 Provider URI v1.0"
 expect_out "UTF8STRING        :pkcs11:token=PART1;object=tls-ec;type=private"
 grep -q -- "-----BEGIN PKCS#11 PROVIDER URI-----" "$work/key.uri.pem" && pass || fail "wrong PEM label"
-run "$CTL" uri-pem "pkcs11:token=PART1;object=tls-ec?pin-value=4711"
+run "$CTL" uri-pem "pkcs11:token=PART1;object=tls-ec?pin-value=pw-Part-4711"
 expect_status 1
 expect_err "must not hold a PIN"
-expect_no_out 4711
+expect_no_out pw-Part-4711
 
 # ---- bad inputs ----
 run "$CTL" --module /nonexistent/libprimusP11.so list

@@ -5,7 +5,7 @@
 # PKCS#11 module, a bad configuration value.  The PIN never appears in output.
 source "$(dirname "${BASH_SOURCE[0]}")/provider_lib.sh"
 
-PIN=80241357
+PIN=pin-Err-8024
 token_setup "$WORK/hsm"
 token_create ERRTOK "$PIN"
 token_keygen ERRTOK rsa:2048 01 rsa "$PIN"

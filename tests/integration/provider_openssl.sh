@@ -8,7 +8,7 @@
 # Every openssl command must exit 0: no crash at exit.
 source "$(dirname "${BASH_SOURCE[0]}")/provider_lib.sh"
 
-PIN=35797531
+PIN=pin-Ossl-3579
 T=PROVTOK
 token_setup "$WORK/hsm"
 token_create "$T" "$PIN"

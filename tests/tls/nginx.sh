@@ -26,7 +26,7 @@ N_PHASE3=${TLS_NGINX_N3:-100}   # per (key, version) after the reload: 400
 PAR=${TLS_PAR:-6}
 
 say "token, keys, certificates"
-tls_token WEB 24681357
+tls_token WEB pin-Web-2468
 tls_shim_conf
 # the audit log, opened by the master (root) and inherited by the workers
 AUDIT_LOG=$WORK/audit.jsonl
