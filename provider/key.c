@@ -649,10 +649,14 @@ primus_key *primus_open_key_uri(primus_prov *prov, const char *uri_text, CK_OBJE
     } else if (utype != P11_URI_TYPE_NONE
                && !((utype == P11_URI_TYPE_PRIVATE && cls == CKO_PRIVATE_KEY)
                     || (utype == P11_URI_TYPE_PUBLIC && cls == CKO_PUBLIC_KEY))) {
+        /* "openssl pkey -in URI;type=public" lands here: the app asked for a
+         * private key because -pubin was left out, so say that too */
         PRIMUS_RAISE(prov, PRIMUS_R_WRONG_OBJECT_TYPE,
-                     "%s names objects of type=%s but a %s is needed here; use type=%s",
+                     "%s names objects of type=%s but a %s is needed here; use type=%s%s",
                      shown != NULL ? shown : uri_text, p11_uri_type_name(utype),
-                     class_noun(cls), cls == CKO_PRIVATE_KEY ? "private" : "public");
+                     class_noun(cls), cls == CKO_PRIVATE_KEY ? "private" : "public",
+                     utype == P11_URI_TYPE_PUBLIC
+                         ? ", or read it as a public key (openssl pkey/pkeyutl: -pubin)" : "");
         goto end;
     }
 

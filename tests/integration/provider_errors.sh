@@ -41,7 +41,13 @@ no_pin_in_output
 # ---- wrong kind / wrong type ---------------------------------------------------
 run ossl dgst -sha256 -sign "pkcs11:token=ERRTOK;object=rsa;type=public" "$WORK/data"
 expect_status 1
-expect_err "names objects of type=public but a private key is needed here; use type=private"
+expect_err "names objects of type=public but a private key is needed here; use type=private, or read it as a public key (openssl pkey/pkeyutl: -pubin)"
+run ossl pkey -in "pkcs11:token=ERRTOK;object=rsa;type=public" -pubout
+expect_status 1
+expect_err "or read it as a public key (openssl pkey/pkeyutl: -pubin)"
+run ossl pkey -pubin -in "pkcs11:token=ERRTOK;object=rsa;type=public" -pubout
+expect_status 0
+expect_out "BEGIN PUBLIC KEY"
 
 run ossl pkey -in "pkcs11:token=ERRTOK;object=rsa;type=cert"
 expect_status 1
