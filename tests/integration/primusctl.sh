@@ -46,6 +46,18 @@ uris = {o["uri"] for o in part["objects"]}
 assert "pkcs11:token=PART1;object=tls-ec;type=private;id=%B2" in uris, uris
 PY
 
+# key sizes come from the curve's OID: brainpool curves (which Primus HSMs
+# offer) and secp256k1 as well as the NIST ones
+token_create CURVES pw-Curv-5150
+token_keygen CURVES EC:brainpoolP256r1 c1 bp256 pw-Curv-5150
+token_keygen CURVES EC:brainpoolP384r1 c2 bp384 pw-Curv-5150
+token_keygen CURVES EC:secp256k1 c3 k256 pw-Curv-5150
+run "$CTL" list
+expect_status 0
+expect_out '  public key  EC     256  pkcs11:token=CURVES;object=bp256;type=public;id=%C1'
+expect_out '  public key  EC     384  pkcs11:token=CURVES;object=bp384;type=public;id=%C2'
+expect_out '  public key  EC     256  pkcs11:token=CURVES;object=k256;type=public;id=%C3'
+
 # check: sign in the HSM, verify in software
 for key in tls-rsa tls-ec; do
     run "$CTL" --pin-source "file:$work/pin" check "pkcs11:token=PART1;object=$key;type=private"
