@@ -211,6 +211,25 @@ static void search_release(void *arg)
 
 static const p11_op_class search_class = {.run = search_on_member, .clone = search_clone, .merge = search_merge, .release = search_release};
 
+/* The member that searched found nothing: in a cluster, a key that is not
+ * yet replicated (or was generated on one member) may still be on another
+ * live member, and operations go to the members that hold it (key.c).
+ * Each other live member is asked once; the first that has a match
+ * answers.  A failure there changes nothing: the empty answer stands. */
+static void search_other_members(p11_partition *part, unsigned flags, find_request *req,
+                                 p11_member *searched)
+{
+    size_t i, before = req->out->count;
+
+    for (i = 0; i < part->n_members && req->out->count == before; i++) {
+        p11_member *m = part->members[i];
+        if (m == searched || atomic_load(&m->state) != P11_MEMBER_UP)
+            continue;
+        if (p11_member_run(m, flags, "object search", &search_class, req) != P11_OK)
+            p11_error_clear();
+    }
+}
+
 static int partition_has_pin(p11_partition *part)
 {
     int has;
@@ -289,9 +308,12 @@ p11_status p11_find_objects(p11_core *core, const p11_uri *uri, CK_OBJECT_CLASS 
         if (cls == CKO_PRIVATE_KEY || cls == CKO_SECRET_KEY ||
             ((cls == (CK_OBJECT_CLASS)-1 || cls == CKO_DATA) && partition_has_pin(parts[i])))
             flags |= P11_RUN_NEEDS_LOGIN;
+        size_t before = out->count;
         st = p11_partition_run(parts[i], flags, "object search", &search_class, &req);
         if (st != P11_OK)
             break;
+        if (out->count == before && parts[i]->n_members > 1)
+            search_other_members(parts[i], flags, &req, p11_partition_served());
     }
     p11_pin_free(pin);
     if (st != P11_OK)

@@ -96,6 +96,12 @@ typedef struct p11_op_class {
 
 /* The code a gated call returns when the member did not answer in time. */
 #define P11_CKR_TIMEOUT (CKR_VENDOR_DEFINED | 0x7072696dUL)
+/* The codes a key operation returns when its key reference does not name
+ * exactly one object on this member (a key not yet replicated there, or one
+ * generated on another member): the member is fine, another one may hold
+ * the key. */
+#define P11_CKR_KEY_MISSING (CKR_VENDOR_DEFINED | 0x70726d30UL)
+#define P11_CKR_KEY_NOT_UNIQUE (CKR_VENDOR_DEFINED | 0x70726d31UL)
 
 typedef struct p11_gate {
     pthread_mutex_t lock;

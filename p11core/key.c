@@ -21,8 +21,16 @@ struct p11_key {
     struct {
         unsigned gen_plus_one; /* 0: not resolved */
         CK_OBJECT_HANDLE handle;
+        /* the member lacked the key (or held it twice) in this generation:
+         * answer so without a search until then, so that operations move
+         * on to a member that has it at the cost of one cheap refusal */
+        unsigned missing_gen_plus_one;
+        unsigned long long missing_until_ns;
+        CK_RV missing_rv;
     } handles[P11_MAX_MEMBERS];
 };
+
+#define P11_KEY_MISSING_RECHECK_NS 1000000000ULL /* a replicated key shows up within 1 s */
 
 static p11_partition *partition_named(p11_core *core, const char *name)
 {
@@ -197,6 +205,12 @@ static CK_RV resolve_handle(p11_key *key, p11_member *m, CK_SESSION_HANDLE s,
         pthread_mutex_unlock(&key->lock);
         return CKR_OK;
     }
+    if (key->handles[m->index].missing_gen_plus_one == gen &&
+        p11_now_ns() < key->handles[m->index].missing_until_ns) {
+        rv = key->handles[m->index].missing_rv;
+        pthread_mutex_unlock(&key->lock);
+        return rv;
+    }
     pthread_mutex_unlock(&key->lock);
 
     t[n].type = CKA_CLASS;
@@ -221,10 +235,13 @@ static CK_RV resolve_handle(p11_key *key, p11_member *m, CK_SESSION_HANDLE s,
         return rv;
     if (count != 1) {
         free(found);
-        p11_error_set(count ? P11_ERR_AMBIGUOUS : P11_ERR_NOT_FOUND, CKR_KEY_HANDLE_INVALID,
-                      "key %s is %s on member %s (serial %s) of partition \"%s\"", key->info.uri,
-                      count ? "not unique" : "missing", m->mod->path, m->serial, m->part->name);
-        return CKR_KEY_HANDLE_INVALID;
+        rv = count ? P11_CKR_KEY_NOT_UNIQUE : P11_CKR_KEY_MISSING;
+        pthread_mutex_lock(&key->lock);
+        key->handles[m->index].missing_gen_plus_one = gen;
+        key->handles[m->index].missing_until_ns = p11_now_ns() + P11_KEY_MISSING_RECHECK_NS;
+        key->handles[m->index].missing_rv = rv;
+        pthread_mutex_unlock(&key->lock);
+        return rv;
     }
     token_handle = *h = found[0];
     free(found);

@@ -203,11 +203,48 @@ static p11_member *revive_untried_member(p11_partition *part, unsigned tried)
     return NULL;
 }
 
+static int key_not_on_member(CK_RV rv)
+{
+    return rv == P11_CKR_KEY_MISSING || rv == P11_CKR_KEY_NOT_UNIQUE;
+}
+
+/* Every member that was tried lacked the key (or held several objects for
+ * it), the others being down: name them, since a key that is not on every
+ * member is a replication problem the operator must see. */
+static p11_status key_not_on_members(p11_partition *part, const char *what, unsigned lacking,
+                                     CK_RV rv, int whole_partition)
+{
+    char names[512];
+    size_t i, used = 0;
+
+    names[0] = '\0';
+    for (i = 0; i < part->n_members && used < sizeof(names); i++) {
+        p11_member *m = part->members[i];
+        int k;
+        if (!(lacking & (1u << m->index)))
+            continue;
+        k = snprintf(names + used, sizeof(names) - used, "%s%s (serial %s)", used ? ", " : "",
+                     m->name ? m->name : m->mod->path, m->serial);
+        if (k > 0)
+            used += (size_t)k;
+    }
+    return p11_error_set(rv == P11_CKR_KEY_NOT_UNIQUE ? P11_ERR_AMBIGUOUS : P11_ERR_NOT_FOUND,
+                         CKR_KEY_HANDLE_INVALID,
+                         "%s on partition \"%s\" failed: the key is %s on member%s %s%s; a key "
+                         "must exist once on every member of a partition (check replication, "
+                         "or the key's id and label)",
+                         what, part->name,
+                         rv == P11_CKR_KEY_NOT_UNIQUE ? "not unique" : "missing",
+                         (lacking & (lacking - 1)) ? "s" : "", names,
+                         whole_partition ? ", and no other member that answered has it" : "");
+}
+
 p11_status p11_partition_run(p11_partition *part, unsigned flags, const char *what,
                              const p11_op_class *cls, void *arg)
 {
     int login = (flags & P11_RUN_NEEDS_LOGIN) != 0;
-    unsigned tried = 0;
+    unsigned tried = 0, lacking = 0;
+    CK_RV lacking_rv = CKR_OK;
     p11_member *m;
 
     served_by = NULL;
@@ -228,6 +265,13 @@ p11_status p11_partition_run(p11_partition *part, unsigned flags, const char *wh
                 p11_member_mark_up(m);
             return P11_OK;
         }
+        if (key_not_on_member(rv)) {
+            /* nothing ran: another member may hold the key, even for an
+             * operation that is not idempotent */
+            lacking |= 1u << m->index;
+            lacking_rv = rv;
+            continue;
+        }
         atomic_fetch_add_explicit(&m->failures, 1, memory_order_relaxed);
         if (!fault) {
             /* The caller's problem (bad data, wrong PIN, mechanism): another
@@ -236,9 +280,6 @@ p11_status p11_partition_run(p11_partition *part, unsigned flags, const char *wh
             atomic_store(&m->last_rv, rv);
             if (status_for_rv(rv) == P11_ERR_PIN && p11_error_status() == P11_ERR_PIN)
                 return P11_ERR_PIN;
-            if (rv == CKR_KEY_HANDLE_INVALID && (p11_error_status() == P11_ERR_NOT_FOUND ||
-                                                 p11_error_status() == P11_ERR_AMBIGUOUS))
-                return p11_error_status(); /* the key lookup on this member said why */
             return p11_error_set_rv(status_for_rv(rv), rv, "%s on partition \"%s\" failed", what,
                                     part->name);
         }
@@ -255,6 +296,8 @@ p11_status p11_partition_run(p11_partition *part, unsigned flags, const char *wh
                                     "retried elsewhere, since it may have taken effect",
                                     what, part->name, m->name ? m->name : m->serial);
     }
+    if (lacking)
+        return key_not_on_members(part, what, lacking, lacking_rv, part->n_members > 1);
     return all_members_failed(part, what);
 }
 
@@ -283,6 +326,8 @@ p11_status p11_member_run(p11_member *m, unsigned flags, const char *what,
         return P11_OK;
     }
     atomic_fetch_add_explicit(&m->failures, 1, memory_order_relaxed);
+    if (key_not_on_member(rv))
+        return key_not_on_members(m->part, what, 1u << m->index, rv, 0);
     if (fault) {
         p11_member_mark_down(m, rv);
         return p11_error_set_rv(P11_ERR_UNAVAILABLE, rv, "%s on member %s of partition \"%s\" "

@@ -548,11 +548,18 @@ static void raise_not_found(primus_prov *prov, const p11_uri *uri, const char *u
         && p11_find_objects(prov->core, any, P11_CLASS_FROM_URI, &other) == P11_OK
         && other.count > 0) {
         size_t i, n;
-        const char *kind = class_noun(other.items[0].cls);
+        const char *kind;
 
-        for (i = 0, n = 0; i < other.count; i++)
+        /* only the objects of other kinds (one of the asked kind may have
+         * appeared since, on a member that was not searched then) */
+        for (i = 0, n = 0; i < other.count; i++) {
             if (other.items[i].cls != cls)
-                n++;
+                other.items[n++] = other.items[i];
+            else
+                p11_object_info_clear(&other.items[i]);
+        }
+        other.count = n;
+        kind = n > 0 ? class_noun(other.items[0].cls) : "";
         if (n > 0) {
             snprintf(hint, sizeof(hint), "; it names %zu object%s of another kind (%s): ", n,
                      n == 1 ? "" : "s", kind);

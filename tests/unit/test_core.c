@@ -500,6 +500,52 @@ static void test_no_such_token_and_key(void **state)
     (void)state;
 }
 
+/* A key deleted from the token under a running process: the operation
+ * fails with the reason, the member stays in rotation, and the answer is
+ * remembered briefly instead of searching on every operation. */
+static void test_key_deleted_under_a_running_process(void **state)
+{
+    p11_core *core = core_with_pin();
+    p11_key *key;
+    CK_MECHANISM mech = {CKM_ECDSA, NULL, 0};
+    unsigned char sig[128];
+    size_t len = sizeof(sig);
+    unsigned long finds;
+    json_t *status;
+    char cmd[1024];
+
+    snprintf(cmd, sizeof(cmd), "bash -c 'source %s && token_keygen CORE EC:prime256v1 09 doomed'",
+             PRIMUS_TOKEN_SH);
+    assert_int_equal(system(cmd), 0);
+    key = open_key(core, "pkcs11:token=CORE;object=doomed", CKO_PRIVATE_KEY);
+    assert_int_equal(p11_key_sign(key, &mech, hash32, 32, sig, &len), P11_OK);
+    snprintf(cmd, sizeof(cmd),
+             "pkcs11-tool --module %s --token-label CORE --login --pin 1234 --delete-object "
+             "--type privkey --id 09 >/dev/null 2>&1",
+             PRIMUS_SOFTHSM_PATH);
+    assert_int_equal(system(cmd), 0);
+    /* SoftHSM notices the deletion on its next use of the handle; make that
+     * certain by refusing the cached handle once */
+    shim_fail("C_SignInit", CKR_KEY_HANDLE_INVALID, 1);
+    len = sizeof(sig);
+    assert_int_equal(p11_key_sign(key, &mech, hash32, 32, sig, &len), P11_ERR_NOT_FOUND);
+    assert_non_null(strstr(p11_error_message(), "the key is missing on member"));
+    assert_non_null(strstr(p11_error_message(), "partition \"CORE\""));
+    assert_null(strstr(p11_error_message(), "no other member")); /* there is none */
+    status = p11_core_status_json(core);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(json_object_get(status, "partitions"), 0), "state")),
+                        "up");
+    json_decref(status);
+    finds = shim_calls("C_FindObjectsInit");
+    len = sizeof(sig);
+    assert_int_equal(p11_key_sign(key, &mech, hash32, 32, sig, &len), P11_ERR_NOT_FOUND);
+    assert_int_equal(shim_calls("C_FindObjectsInit"), finds);
+    p11_key_unref(key);
+    p11_core_free(core);
+    (void)state;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -519,6 +565,7 @@ int main(void)
         cmocka_unit_test(test_pin_sources_are_checked),
         cmocka_unit_test(test_config_errors),
         cmocka_unit_test(test_no_such_token_and_key),
+        cmocka_unit_test(test_key_deleted_under_a_running_process),
     };
     return cmocka_run_group_tests(tests, setup_token, remove_token);
 }
