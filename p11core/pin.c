@@ -109,9 +109,18 @@ p11_status p11_pin_resolve(const char *spec, char **pin)
         return P11_OK;
     if (strncmp(spec, "file:", 5) == 0) {
         const char *path = spec + 5;
-        /* file:///abs/path and file:/abs/path both name a local file. */
-        if (strncmp(path, "//", 2) == 0)
-            path += 2;
+        /* file:///abs/path, file://localhost/abs/path and file:/abs/path
+         * all name a local file (RFC 8089); another host is refused. */
+        if (strncmp(path, "//", 2) == 0) {
+            const char *host = path + 2, *slash = strchr(host, '/');
+            size_t host_len = slash ? (size_t)(slash - host) : strlen(host);
+            if (host_len != 0 && !(host_len == 9 && strncmp(host, "localhost", 9) == 0))
+                return p11_error_set(P11_ERR_PIN, CKR_OK,
+                                     "pin source \"%s\" names a file on host \"%.*s\"; only "
+                                     "local pin files are read: use file:/path/to/pinfile",
+                                     spec, (int)host_len, host);
+            path = host + host_len;
+        }
         if (*path == '\0')
             return p11_error_set(P11_ERR_PIN, CKR_OK, "pin source \"file:\" names no file");
         return pin_read_file(path, pin);

@@ -464,6 +464,17 @@ static void test_pin_sources_are_checked(void **state)
     snprintf(spec, sizeof(spec), "file:%s", path);
     expect_pin_error(spec, "is empty");
     expect_pin_error(NULL, "no PIN is configured");
+    expect_pin_error("file://pinhost.example/etc/pin", "names a file on host \"pinhost.example\"");
+    /* RFC 8089's local forms: no host, or localhost */
+    for (int i = 0; i < 2; i++) {
+        p11_core *core;
+        p11_key *key;
+        snprintf(spec, sizeof(spec), "file://%s%s", i ? "localhost" : "", pin_file);
+        core = new_core(spec);
+        key = open_key(core, "pkcs11:token=CORE;id=%02", CKO_PRIVATE_KEY);
+        p11_key_unref(key);
+        p11_core_free(core);
+    }
     (void)state;
 }
 
