@@ -463,6 +463,22 @@ size_t p11_core_match_partitions(p11_core *core, const p11_uri *uri, p11_partiti
     return n;
 }
 
+static int core_has_gated_members(const p11_core *core)
+{
+    size_t i, j;
+
+    for (i = 0; i < core->n_parts; i++)
+        for (j = 0; j < core->parts[i]->n_members; j++)
+            if (core->parts[i]->members[j]->gated)
+                return 1;
+    return 0;
+}
+
+/* Cores left in place at exit, reachable so that leak checkers do not count
+ * them (the library is pinned in memory, so this array stays mapped). */
+static p11_core *left_at_exit[8];
+static atomic_size_t n_left_at_exit;
+
 void p11_core_free(p11_core *core)
 {
     size_t i;
@@ -470,6 +486,19 @@ void p11_core_free(p11_core *core)
     if (core == NULL)
         return;
     p11_prober_stop(core);
+    if (p11_process_exiting() && core_has_gated_members(core)) {
+        /* At exit the prober and the members' workers are not waited for
+         * (one may hang in a dead HSM), so they may still be inside a call
+         * that reads these members and modules (a probe re-initializing a
+         * module reads its environment): freeing them would pull memory
+         * from under those threads.  The process is ending; leave it all.
+         * The audit log was already closed by its exit handler. */
+        p11_pin_code_in_memory();
+        i = atomic_fetch_add(&n_left_at_exit, 1);
+        if (i < sizeof(left_at_exit) / sizeof(left_at_exit[0]))
+            left_at_exit[i] = core;
+        return;
+    }
     for (i = 0; i < core->n_parts; i++)
         p11_partition_free(core->parts[i]);
     free(core->parts);

@@ -9,13 +9,15 @@
  *   P11SHIM_LOG     a file; every call's function name is appended as a line
  *   P11SHIM_FAIL    "C_Sign=0x30*2,C_Login=0xa0": make the next 2 C_Sign calls
  *                   return 0x30 (CKR_DEVICE_ERROR), every C_Login 0xa0 (*N absent: always)
- * In-process tests may also call p11shim_fail() and p11shim_calls() via dlsym.
+ * In-process tests may also call p11shim_fail(), p11shim_delay() and p11shim_calls()
+ * via dlsym.
  */
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <p11-kit/pkcs11.h>
 
@@ -33,6 +35,7 @@ static CK_FUNCTION_LIST shim, *real;
 static unsigned long calls[F_COUNT];
 static CK_RV fail_rv[F_COUNT];
 static long fail_left[F_COUNT]; /* -1: always */
+static unsigned delay_ms[F_COUNT];
 static FILE *log_file;
 
 static int index_of(const char *fn)
@@ -55,6 +58,18 @@ SHIM_EXPORT void p11shim_fail(const char *fn, CK_RV rv, long times)
     pthread_mutex_unlock(&lock);
 }
 
+/* Make every later call of fn take ms longer (0: no delay), as a slow or
+ * distant HSM does: widens the windows that races need. */
+SHIM_EXPORT void p11shim_delay(const char *fn, unsigned ms)
+{
+    int i = index_of(fn);
+    if (i < 0)
+        return;
+    pthread_mutex_lock(&lock);
+    delay_ms[i] = ms;
+    pthread_mutex_unlock(&lock);
+}
+
 SHIM_EXPORT unsigned long p11shim_calls(const char *fn)
 {
     int i = index_of(fn);
@@ -71,6 +86,7 @@ SHIM_EXPORT unsigned long p11shim_calls(const char *fn)
 static CK_RV enter(int i)
 {
     CK_RV rv = CKR_OK;
+    unsigned delay;
 
     pthread_mutex_lock(&lock);
     calls[i]++;
@@ -83,7 +99,10 @@ static CK_RV enter(int i)
         if (fail_left[i] > 0)
             fail_left[i]--;
     }
+    delay = delay_ms[i];
     pthread_mutex_unlock(&lock);
+    if (delay)
+        usleep(delay * 1000u);
     return rv;
 }
 

@@ -19,6 +19,7 @@
 static char dir[256], pin_file[300];
 static void (*shim_fail)(const char *, CK_RV, long);
 static unsigned long (*shim_calls)(const char *);
+static void (*shim_delay)(const char *, unsigned);
 
 /* DigestInfo(SHA-256) || 32 bytes, a valid CKM_RSA_PKCS input */
 static const unsigned char rsa_input[51] = {0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48,
@@ -53,8 +54,9 @@ static int setup_token(void **state)
         return -1;
     shim_fail = (void (*)(const char *, CK_RV, long))dlsym(shim, "p11shim_fail");
     shim_calls = (unsigned long (*)(const char *))dlsym(shim, "p11shim_calls");
+    shim_delay = (void (*)(const char *, unsigned))dlsym(shim, "p11shim_delay");
     (void)state;
-    return shim_fail && shim_calls ? 0 : -1;
+    return shim_fail && shim_calls && shim_delay ? 0 : -1;
 }
 
 static int remove_token(void **state)
@@ -557,6 +559,62 @@ static void test_key_deleted_under_a_running_process(void **state)
     (void)state;
 }
 
+static p11_core *core_freed_at_exit;
+
+static void free_core_at_exit(void)
+{
+    p11_core_free(core_freed_at_exit); /* as OpenSSL frees the provider at exit */
+}
+
+/* A process that exits while the prober re-initializes a down member (nginx
+ * workers stopping during a failover): the core freed at exit must not pull
+ * the member and module from under the prober's call (ASan saw a
+ * use-after-free there).  Run in a child, which exits in the middle of a
+ * slowed C_Initialize of the probe. */
+static void test_exit_during_a_probe(void **state)
+{
+    char topo[300], spec[320];
+    FILE *f;
+    pid_t pid;
+    int status;
+
+    snprintf(topo, sizeof(topo), "%s/exit-topology.json", dir);
+    f = fopen(topo, "w");
+    assert_non_null(f);
+    fprintf(f, "{\"partitions\": [{\"name\": \"CORE\", \"members\": [{\"name\": \"m1\", "
+               "\"module\": \"%s\", \"env\": {\"PRIMUS_TEST_MEMBER\": \"m1\"}, "
+               "\"timeout-ms\": 2000}]}]}\n",
+            PRIMUS_SHIM_PATH);
+    fclose(f);
+    fflush(NULL);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        CK_MECHANISM mech = {CKM_ECDSA, NULL, 0};
+        unsigned char sig[128];
+        size_t len = sizeof(sig);
+        p11_key *key;
+
+        atexit(free_core_at_exit); /* before the core's own exit handlers: runs after them */
+        core_freed_at_exit = p11_core_new();
+        snprintf(spec, sizeof(spec), "file:%s", pin_file);
+        if (p11_core_set(core_freed_at_exit, "primus-topology", topo) != P11_OK ||
+            p11_core_set(core_freed_at_exit, "pkcs11-module-token-pin", spec) != P11_OK)
+            _exit(10);
+        key = open_key(core_freed_at_exit, "pkcs11:token=CORE;id=%02", CKO_PRIVATE_KEY);
+        shim_fail("C_Sign", CKR_DEVICE_ERROR, 1);
+        if (p11_key_sign(key, &mech, hash32, 32, sig, &len) != P11_ERR_UNAVAILABLE)
+            _exit(11); /* the member is down now; the prober probes it in 100 ms */
+        shim_delay("C_Initialize", 600);
+        usleep(350 * 1000); /* the probe is inside C_Initialize */
+        exit(0);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    (void)state;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -577,6 +635,7 @@ int main(void)
         cmocka_unit_test(test_config_errors),
         cmocka_unit_test(test_no_such_token_and_key),
         cmocka_unit_test(test_key_deleted_under_a_running_process),
+        cmocka_unit_test(test_exit_during_a_probe),
     };
     return cmocka_run_group_tests(tests, setup_token, remove_token);
 }
