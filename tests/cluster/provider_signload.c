@@ -25,6 +25,8 @@
 #include <openssl/provider.h>
 #include <openssl/store.h>
 
+#include "../lib/store_key.h"
+
 static OSSL_LIB_CTX *libctx;
 static EVP_PKEY *key, *pub;
 static int per_thread;
@@ -38,24 +40,6 @@ static double now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static EVP_PKEY *load_key(const char *uri)
-{
-    OSSL_STORE_CTX *store = OSSL_STORE_open_ex(uri, libctx, NULL, NULL, NULL, NULL, NULL, NULL);
-    EVP_PKEY *found = NULL;
-
-    if (store == NULL)
-        return NULL;
-    OSSL_STORE_expect(store, OSSL_STORE_INFO_PKEY);
-    while (found == NULL && !OSSL_STORE_eof(store)) {
-        OSSL_STORE_INFO *info = OSSL_STORE_load(store);
-        if (info && OSSL_STORE_INFO_get_type(info) == OSSL_STORE_INFO_PKEY)
-            found = OSSL_STORE_INFO_get1_PKEY(info);
-        OSSL_STORE_INFO_free(info);
-    }
-    OSSL_STORE_close(store);
-    return found;
 }
 
 static void *worker(void *arg)
@@ -158,7 +142,7 @@ int main(int argc, char **argv)
     pub = f ? PEM_read_PUBKEY_ex(f, NULL, NULL, NULL, libctx, NULL) : NULL;
     if (f)
         fclose(f);
-    key = load_key(uri);
+    key = test_store_load_private_key(libctx, uri);
     if (key == NULL || pub == NULL) {
         fprintf(stderr, "provider_signload: cannot load %s\n", key ? pub_path : uri);
         ERR_print_errors_fp(stderr);

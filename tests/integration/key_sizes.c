@@ -13,24 +13,7 @@
 #include <openssl/pem.h>
 #include <openssl/store.h>
 
-static EVP_PKEY *load_uri(const char *uri)
-{
-    OSSL_STORE_CTX *store = OSSL_STORE_open(uri, NULL, NULL, NULL, NULL);
-    EVP_PKEY *pkey = NULL;
-
-    if (store == NULL)
-        return NULL;
-    OSSL_STORE_expect(store, OSSL_STORE_INFO_PKEY);
-    while (pkey == NULL && !OSSL_STORE_eof(store)) {
-        OSSL_STORE_INFO *info = OSSL_STORE_load(store);
-
-        if (info != NULL && OSSL_STORE_INFO_get_type(info) == OSSL_STORE_INFO_PKEY)
-            pkey = OSSL_STORE_INFO_get1_PKEY(info);
-        OSSL_STORE_INFO_free(info);
-    }
-    OSSL_STORE_close(store);
-    return pkey;
-}
+#include "../lib/store_key.h"
 
 int main(int argc, char **argv)
 {
@@ -42,7 +25,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: key_sizes URI PEMFILE\n");
         return 2;
     }
-    hsm = load_uri(argv[1]);
+    hsm = test_store_load_private_key(NULL, argv[1]);
     in = BIO_new_file(argv[2], "r");
     ref = in != NULL ? PEM_read_bio_PUBKEY(in, NULL, NULL, NULL) : NULL;
     BIO_free(in);

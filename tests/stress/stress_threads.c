@@ -33,6 +33,8 @@
 #include <openssl/store.h>
 #include <openssl/x509.h>
 
+#include "../lib/store_key.h"
+
 #define MAX_THREADS 64
 
 static OSSL_LIB_CTX *libctx;
@@ -51,28 +53,6 @@ typedef struct worker {
     pthread_barrier_t *start;
     long signed_ok, verified, failed;
 } worker;
-
-/* The first private key that OSSL_STORE finds for uri (NULL: see the queue). */
-static EVP_PKEY *load_key(const char *uri)
-{
-    OSSL_STORE_CTX *store = OSSL_STORE_open_ex(uri, libctx, NULL, NULL, NULL, NULL, NULL, NULL);
-    EVP_PKEY *found = NULL;
-
-    if (store == NULL)
-        return NULL;
-    if (OSSL_STORE_expect(store, OSSL_STORE_INFO_PKEY) != 1) {
-        OSSL_STORE_close(store);
-        return NULL;
-    }
-    while (found == NULL && !OSSL_STORE_eof(store)) {
-        OSSL_STORE_INFO *info = OSSL_STORE_load(store);
-        if (info != NULL && OSSL_STORE_INFO_get_type(info) == OSSL_STORE_INFO_PKEY)
-            found = OSSL_STORE_INFO_get1_PKEY(info);
-        OSSL_STORE_INFO_free(info);
-    }
-    OSSL_STORE_close(store);
-    return found;
-}
 
 /* The public half of an HSM key as a default-provider key: encoded by the
  * primus provider (SubjectPublicKeyInfo), decoded by the default provider,
@@ -132,7 +112,7 @@ static void *run_worker(void *arg)
     if (w->m->own) {
         char uri[256];
         key_uri(uri, sizeof(uri), w->m->alg, w->index);
-        key = load_key(uri);
+        key = test_store_load_private_key(libctx, uri);
         pub = key != NULL ? public_half(key) : NULL;
         if (key == NULL || pub == NULL) {
             report(w, key == NULL ? "cannot load its key" : "cannot derive its public key");
@@ -233,7 +213,7 @@ static int run_mode(mode *m, int threads)
     if (!m->own) {
         char uri[256];
         key_uri(uri, sizeof(uri), m->alg, 0);
-        m->key = load_key(uri);
+        m->key = test_store_load_private_key(libctx, uri);
         m->pub = m->key != NULL ? public_half(m->key) : NULL;
         if (m->key == NULL || m->pub == NULL) {
             fprintf(stderr, "stress_threads: cannot load %s or its public half\n", uri);

@@ -99,6 +99,17 @@ static p11_key *open_key(p11_core *core, const char *text, CK_OBJECT_CLASS cls)
     return key;
 }
 
+/* The first partition's state as `cluster status` reports it. */
+static void assert_partition_state(p11_core *core, const char *want)
+{
+    json_t *status = p11_core_status_json(core);
+
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(json_object_get(status, "partitions"), 0), "state")),
+                        want);
+    json_decref(status);
+}
+
 static void test_find_lists_every_key_with_a_uri_that_parses(void **state)
 {
     p11_core *core = core_with_pin();
@@ -252,26 +263,17 @@ static void test_device_error_names_member_and_recovers(void **state)
     CK_MECHANISM mech = {CKM_ECDSA, NULL, 0};
     unsigned char sig[128];
     size_t len = sizeof(sig);
-    json_t *status;
 
     shim_fail("C_Sign", CKR_DEVICE_ERROR, 1);
     assert_int_equal(p11_key_sign(key, &mech, hash32, 32, sig, &len), P11_ERR_UNAVAILABLE);
     assert_non_null(strstr(p11_error_message(), "every member is down"));
     assert_non_null(strstr(p11_error_message(), "CKR_DEVICE_ERROR"));
     assert_non_null(strstr(p11_error_message(), "serial"));
-    status = p11_core_status_json(core);
-    assert_string_equal(json_string_value(json_object_get(
-                            json_array_get(json_object_get(status, "partitions"), 0), "state")),
-                        "down");
-    json_decref(status);
+    assert_partition_state(core, "down");
     /* the next operation finds the member answering again */
     len = sizeof(sig);
     assert_int_equal(p11_key_sign(key, &mech, hash32, 32, sig, &len), P11_OK);
-    status = p11_core_status_json(core);
-    assert_string_equal(json_string_value(json_object_get(
-                            json_array_get(json_object_get(status, "partitions"), 0), "state")),
-                        "up");
-    json_decref(status);
+    assert_partition_state(core, "up");
     p11_key_unref(key);
     p11_core_free(core);
     (void)state;
@@ -286,16 +288,11 @@ static void test_general_error_from_a_live_member_is_not_a_fault(void **state)
     CK_MECHANISM mech = {CKM_ECDSA, NULL, 0};
     unsigned char sig[128];
     size_t len = sizeof(sig);
-    json_t *status;
 
     shim_fail("C_Sign", CKR_GENERAL_ERROR, 1);
     assert_int_equal(p11_key_sign(key, &mech, hash32, 32, sig, &len), P11_ERR_OPERATION);
     assert_non_null(strstr(p11_error_message(), "CKR_GENERAL_ERROR"));
-    status = p11_core_status_json(core);
-    assert_string_equal(json_string_value(json_object_get(
-                            json_array_get(json_object_get(status, "partitions"), 0), "state")),
-                        "up");
-    json_decref(status);
+    assert_partition_state(core, "up");
     p11_key_unref(key);
     p11_core_free(core);
     (void)state;
@@ -524,7 +521,6 @@ static void test_key_deleted_under_a_running_process(void **state)
     unsigned char sig[128];
     size_t len = sizeof(sig);
     unsigned long finds;
-    json_t *status;
     char cmd[1024];
 
     snprintf(cmd, sizeof(cmd), "bash -c 'source %s && token_keygen CORE EC:prime256v1 09 doomed'",
@@ -545,11 +541,7 @@ static void test_key_deleted_under_a_running_process(void **state)
     assert_non_null(strstr(p11_error_message(), "the key is missing on member"));
     assert_non_null(strstr(p11_error_message(), "partition \"CORE\""));
     assert_null(strstr(p11_error_message(), "no other member")); /* there is none */
-    status = p11_core_status_json(core);
-    assert_string_equal(json_string_value(json_object_get(
-                            json_array_get(json_object_get(status, "partitions"), 0), "state")),
-                        "up");
-    json_decref(status);
+    assert_partition_state(core, "up");
     finds = shim_calls("C_FindObjectsInit");
     len = sizeof(sig);
     assert_int_equal(p11_key_sign(key, &mech, hash32, 32, sig, &len), P11_ERR_NOT_FOUND);
