@@ -163,13 +163,14 @@ static int encode_software_key(primus_enc_ctx *ctx, OSSL_CORE_BIO *cout, const p
                                const char *output_structure, OSSL_PASSPHRASE_CALLBACK *cb,
                                void *cbarg)
 {
+    EVP_PKEY *pub = primus_key_public(key);
     OSSL_ENCODER_CTX *ectx;
     BIO *out;
     int ok = 0;
 
-    if (primus_key_public(key) == NULL)
+    if (pub == NULL)
         return 0;
-    ectx = OSSL_ENCODER_CTX_new_for_pkey(primus_key_public(key), selection, output_type, output_structure, NULL);
+    ectx = OSSL_ENCODER_CTX_new_for_pkey(pub, selection, output_type, output_structure, NULL);
     out = BIO_new_from_core_bio(ctx->prov->libctx, cout);
     if (ectx != NULL && out != NULL && OSSL_ENCODER_CTX_get_num_encoders(ectx) > 0
         && (ctx->cipher == NULL
@@ -271,8 +272,9 @@ static int text_encode(void *vctx, OSSL_CORE_BIO *cout, const void *obj_raw,
                       (info->flags & P11_OBJ_EXTRACTABLE) ? "extractable" : "not extractable")
                <= 0)
         ok = 0;
-    if (ok && primus_key_public(key) != NULL
-        && (selection & (OSSL_KEYMGMT_SELECT_KEYPAIR | OSSL_KEYMGMT_SELECT_ALL_PARAMETERS)) != 0)
+    /* the public half is built only when it is printed */
+    if (ok && (selection & (OSSL_KEYMGMT_SELECT_KEYPAIR | OSSL_KEYMGMT_SELECT_ALL_PARAMETERS)) != 0
+        && primus_key_public(key) != NULL)
         ok = EVP_PKEY_print_public(out, primus_key_public(key), 0, NULL) > 0;
     BIO_free(out);
     return ok;

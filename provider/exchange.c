@@ -113,6 +113,7 @@ static int ecdh_derive(void *vctx, unsigned char *secret, size_t *secretlen, siz
     primus_ecdh_ctx *ctx = vctx;
     unsigned char point[1 + 2 * 66];
     size_t plen = 0, need = secret_len(ctx), len;
+    EVP_PKEY *own, *peer;
     p11_status st;
 
     if (ctx->key == NULL || ctx->peer == NULL) {
@@ -123,25 +124,26 @@ static int ecdh_derive(void *vctx, unsigned char *secret, size_t *secretlen, siz
         *secretlen = need;
         return 1;
     }
+    own = primus_key_public(ctx->key);
+    peer = primus_key_public(ctx->peer); /* ecdh_set_peer made sure there is one */
     if (!ctx->key->hsm_private) {
-        EVP_PKEY_CTX *pctx = EVP_PKEY_CTX_new_from_pkey(ctx->prov->libctx, primus_key_public(ctx->key), NULL);
+        EVP_PKEY_CTX *pctx = EVP_PKEY_CTX_new_from_pkey(ctx->prov->libctx, own, NULL);
         int ok;
 
         *secretlen = outlen;
         ok = pctx != NULL && EVP_PKEY_derive_init(pctx) > 0
-             && EVP_PKEY_derive_set_peer(pctx, primus_key_public(ctx->peer)) > 0
+             && EVP_PKEY_derive_set_peer(pctx, peer) > 0
              && EVP_PKEY_derive(pctx, secret, secretlen) > 0;
         EVP_PKEY_CTX_free(pctx);
         return ok;
     }
-    if (primus_key_public(ctx->key) != NULL
-        && EVP_PKEY_parameters_eq(primus_key_public(ctx->key), primus_key_public(ctx->peer)) != 1) {
+    if (own != NULL && EVP_PKEY_parameters_eq(own, peer) != 1) {
         PRIMUS_RAISE(ctx->prov, PRIMUS_R_BAD_PARAMETER,
                      "the peer key is on another curve than %s",
                      primus_key_uri(ctx->key) != NULL ? primus_key_uri(ctx->key) : "the key");
         return 0;
     }
-    if (!EVP_PKEY_get_octet_string_param(primus_key_public(ctx->peer), OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, point,
+    if (!EVP_PKEY_get_octet_string_param(peer, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, point,
                                          sizeof(point), &plen)) {
         PRIMUS_RAISE(ctx->prov, PRIMUS_R_SOFTWARE, "could not read the peer's public point");
         return 0;

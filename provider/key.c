@@ -548,7 +548,6 @@ static void raise_not_found(primus_prov *prov, const p11_uri *uri, const char *u
         && p11_find_objects(prov->core, any, P11_CLASS_FROM_URI, &other) == P11_OK
         && other.count > 0) {
         size_t i, n;
-        const char *kind;
 
         /* only the objects of other kinds (one of the asked kind may have
          * appeared since, on a member that was not searched then) */
@@ -559,10 +558,9 @@ static void raise_not_found(primus_prov *prov, const p11_uri *uri, const char *u
                 p11_object_info_clear(&other.items[i]);
         }
         other.count = n;
-        kind = n > 0 ? class_noun(other.items[0].cls) : "";
         if (n > 0) {
             snprintf(hint, sizeof(hint), "; it names %zu object%s of another kind (%s): ", n,
-                     n == 1 ? "" : "s", kind);
+                     n == 1 ? "" : "s", class_noun(other.items[0].cls));
             list_uris(hint, sizeof(hint), &other, 4);
             PRIMUS_RAISE(prov, PRIMUS_R_WRONG_OBJECT_TYPE,
                          "no %s matches %s%s; give a URI naming a %s (type=%s)",
