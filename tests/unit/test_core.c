@@ -551,6 +551,33 @@ static void test_key_deleted_under_a_running_process(void **state)
     (void)state;
 }
 
+/* A second object with the key's id and label appears under a running
+ * process: the key no longer names one object, and the error says so. */
+static void test_key_made_ambiguous_under_a_running_process(void **state)
+{
+    p11_core *core = core_with_pin();
+    p11_key *key;
+    CK_MECHANISM mech = {CKM_ECDSA, NULL, 0};
+    unsigned char sig[128];
+    size_t len = sizeof(sig);
+    char cmd[1024];
+
+    snprintf(cmd, sizeof(cmd), "bash -c 'source %s && token_keygen CORE EC:prime256v1 0b twin'",
+             PRIMUS_TOKEN_SH);
+    assert_int_equal(system(cmd), 0);
+    key = open_key(core, "pkcs11:token=CORE;object=twin", CKO_PRIVATE_KEY);
+    assert_int_equal(p11_key_sign(key, &mech, hash32, 32, sig, &len), P11_OK);
+    assert_int_equal(system(cmd), 0); /* the same id and label once more */
+    shim_fail("C_SignInit", CKR_KEY_HANDLE_INVALID, 1); /* the cached handle is looked up again */
+    len = sizeof(sig);
+    assert_int_equal(p11_key_sign(key, &mech, hash32, 32, sig, &len), P11_ERR_AMBIGUOUS);
+    assert_non_null(strstr(p11_error_message(), "the key is not unique on member"));
+    assert_partition_state(core, "up");
+    p11_key_unref(key);
+    p11_core_free(core);
+    (void)state;
+}
+
 static p11_core *core_freed_at_exit;
 
 static void free_core_at_exit(void)
@@ -627,6 +654,7 @@ int main(void)
         cmocka_unit_test(test_config_errors),
         cmocka_unit_test(test_no_such_token_and_key),
         cmocka_unit_test(test_key_deleted_under_a_running_process),
+        cmocka_unit_test(test_key_made_ambiguous_under_a_running_process),
         cmocka_unit_test(test_exit_during_a_probe),
     };
     return cmocka_run_group_tests(tests, setup_token, remove_token);
