@@ -13,7 +13,11 @@
 static _Atomic unsigned long fork_generation;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
-static void on_fork_child(void) { atomic_fetch_add(&fork_generation, 1); }
+static void on_fork_child(void)
+{
+    atomic_fetch_add(&fork_generation, 1);
+    p11_module_after_fork_child();
+}
 static void install_atfork(void) { pthread_atfork(NULL, NULL, on_fork_child); }
 
 unsigned long p11_fork_generation(void) { return atomic_load_explicit(&fork_generation, memory_order_acquire); }

@@ -59,6 +59,7 @@ typedef struct p11_module {
     int exit_guarded;      /* the exit guard knows it */
     char **env;            /* "NAME=value" set around C_GetFunctionList/C_Initialize */
     char *env_key;         /* env joined: part of the instance's identity */
+    atomic_int env_taken_at_load; /* an instance per C_GetFunctionList: env not needed later */
 } p11_module;
 
 /* The process-wide instance of the module at path (loaded on first use,
@@ -70,6 +71,8 @@ p11_status p11_module_initialize(p11_module *mod);
 /* C_Finalize + C_Initialize of this instance alone (a remote member whose
  * connection broke stays broken until then). */
 p11_status p11_module_reinitialize(p11_module *mod);
+/* Locks of the module layer made afresh in a forked child (atfork). */
+void p11_module_after_fork_child(void);
 /* Drop a core's use; the last user finalizes (unless no_deinit or exiting). */
 void p11_module_release(p11_module *mod, int no_deinit);
 

@@ -1,7 +1,12 @@
 /* One PKCS#11 library: dlopen, the function list (C_GetInterface for
  * PKCS#11 3.0 modules, C_GetFunctionList otherwise), C_Initialize with OS
  * locking, re-initialization in a forked child, and searches that never see
- * a copy being made. */
+ * a copy being made.
+ *
+ * Nothing here is locked across modules while a module is called: a member
+ * whose C_Initialize hangs (an HSM that stopped answering, a connect to a
+ * host that is gone) must not keep any other member from coming back, nor a
+ * worker forked meanwhile from starting at all. */
 #include <dlfcn.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -42,7 +47,9 @@ typedef struct search_guard {
     CK_FUNCTION_LIST list; /* what the core calls: `real` but for the two below */
     CK_FUNCTION_LIST *real;
     pthread_rwlock_t lock;
-    unsigned long fork_gen; /* process generation the lock was made in */
+    /* C_Initialize and C_Finalize of this instance, one at a time: per
+     * instance, since they are the calls that hang when an HSM is gone */
+    pthread_mutex_t init_lock;
     int users;
 } search_guard;
 
@@ -118,7 +125,7 @@ static CK_FUNCTION_LIST *guard_acquire(CK_FUNCTION_LIST *real)
             g->list.C_FindObjectsInit = guard_entries[i].find_init;
             g->list.C_CopyObject = guard_entries[i].copy;
             pthread_rwlock_init(&g->lock, NULL);
-            g->fork_gen = p11_fork_generation();
+            pthread_mutex_init(&g->init_lock, NULL);
         }
     if (g)
         g->users++;
@@ -141,26 +148,21 @@ static void guard_release(CK_FUNCTION_LIST *fl)
     search_guard *g = guard_of(fl);
 
     pthread_mutex_lock(&guards_lock);
-    if (g && --g->users == 0)
+    if (g && --g->users == 0) {
         pthread_rwlock_destroy(&g->lock);
+        pthread_mutex_destroy(&g->init_lock);
+    }
     pthread_mutex_unlock(&guards_lock);
 }
 
-/* Before C_Initialize: in a forked child, a thread of the parent may have
- * held the lock at the fork, and that thread does not exist here.  Made
- * afresh once per process generation, before the child's first call
- * through it (an instance sharing the guard may be in use already). */
-static void guard_after_fork(CK_FUNCTION_LIST *fl)
-{
-    search_guard *g = guard_of(fl);
-    unsigned long gen = p11_fork_generation();
+/* Used only where no guard could be had (cannot happen: as many guards as
+ * registry entries). */
+static pthread_mutex_t unguarded_init_lock = PTHREAD_MUTEX_INITIALIZER;
 
-    pthread_mutex_lock(&guards_lock);
-    if (g && g->fork_gen != gen) {
-        pthread_rwlock_init(&g->lock, NULL);
-        g->fork_gen = gen;
-    }
-    pthread_mutex_unlock(&guards_lock);
+static pthread_mutex_t *instance_init_lock(const p11_module *mod)
+{
+    search_guard *g = guard_of(mod->fl);
+    return g ? &g->init_lock : &unguarded_init_lock;
 }
 
 static p11_status module_not_found(const char *path)
@@ -176,7 +178,8 @@ static p11_status module_not_found(const char *path)
  * environment at C_GetFunctionList time, and modules read their
  * configuration from it at C_Initialize.  A member's environment is set
  * around those calls only, under one lock (setenv is not thread-safe, and
- * these calls are rare: load and re-initialization). */
+ * these calls are rare: load and re-initialization), and not around the
+ * C_Initialize of an instance that took it at load (p11_module_load). */
 static pthread_mutex_t env_lock = PTHREAD_MUTEX_INITIALIZER;
 
 typedef struct saved_env {
@@ -272,6 +275,15 @@ p11_status p11_module_load(const char *path, const char *init_args, char *const 
     else if ((st = module_open(path, init_args, env, out)) == P11_OK) {
         (*out)->env_key = key;
         key = NULL;
+        /* The same library with another environment, and another function
+         * list: it makes an instance per C_GetFunctionList (p11-kit's
+         * client, bound there to its server address), so its environment
+         * was taken at load. */
+        for (i = 0; i < n_registry; i++)
+            if (strcmp(registry[i]->path, path) == 0 && registry[i]->fl != (*out)->fl) {
+                atomic_store(&registry[i]->env_taken_at_load, 1);
+                atomic_store(&(*out)->env_taken_at_load, 1);
+            }
         registry[n_registry++] = *out;
     }
     pthread_mutex_unlock(&registry_lock);
@@ -384,14 +396,18 @@ static p11_status module_bind(const char *path, const char *init_args, p11_modul
     return P11_OK;
 }
 
-static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
-
 static CK_RV module_call_initialize(p11_module *mod, CK_C_INITIALIZE_ARGS *args)
 {
     saved_env saved[16];
     size_t n_saved;
     CK_RV rv;
 
+    /* The environment is process-wide, so applying it means holding
+     * env_lock for the whole call.  An instance that took its environment
+     * at C_GetFunctionList needs none here, and must not hold that lock
+     * while it may hang in a connect. */
+    if (mod->env == NULL || atomic_load(&mod->env_taken_at_load))
+        return mod->fl->C_Initialize(args);
     pthread_mutex_lock(&env_lock);
     n_saved = env_apply(mod->env, saved, 16);
     rv = mod->fl->C_Initialize(args);
@@ -408,9 +424,9 @@ p11_status p11_module_initialize(p11_module *mod)
 
     if (mod->initialized && mod->fork_gen == p11_fork_generation())
         return P11_OK;
-    pthread_mutex_lock(&init_lock);
+    pthread_mutex_lock(instance_init_lock(mod));
     st = module_initialize_locked(mod);
-    pthread_mutex_unlock(&init_lock);
+    pthread_mutex_unlock(instance_init_lock(mod));
     return st;
 }
 
@@ -423,8 +439,6 @@ static p11_status module_initialize_locked(p11_module *mod)
 
     if (mod->initialized && mod->fork_gen == gen)
         return P11_OK;
-    guard_after_fork(mod->fl);
-
     memset(&args, 0, sizeof(args));
     args.flags = CKF_OS_LOCKING_OK;
     args.pReserved = mod->init_args;
@@ -475,12 +489,12 @@ void p11_module_release(p11_module *mod, int no_deinit)
             break;
         }
     pthread_mutex_unlock(&registry_lock);
-    pthread_mutex_lock(&init_lock);
+    pthread_mutex_lock(instance_init_lock(mod));
     if (!no_deinit && mod->initialized && mod->owns_init &&
         mod->fork_gen == p11_fork_generation() && !p11_process_exiting())
         mod->fl->C_Finalize(NULL);
     mod->initialized = 0;
-    pthread_mutex_unlock(&init_lock);
+    pthread_mutex_unlock(instance_init_lock(mod));
     p11_exit_guard_forget(mod);
     guard_release(mod->fl);
     /* The library is never dlclose()d: modules register exit-time
@@ -501,7 +515,7 @@ p11_status p11_module_reinitialize(p11_module *mod)
 {
     p11_status st;
 
-    pthread_mutex_lock(&init_lock);
+    pthread_mutex_lock(instance_init_lock(mod));
     if (mod->initialized && mod->owns_init && mod->fork_gen == p11_fork_generation())
         mod->fl->C_Finalize(NULL);
     mod->initialized = 0;
@@ -514,6 +528,25 @@ p11_status p11_module_reinitialize(p11_module *mod)
         mod->initialized = 0;
         st = module_initialize_locked(mod);
     }
-    pthread_mutex_unlock(&init_lock);
+    pthread_mutex_unlock(instance_init_lock(mod));
     return st;
+}
+
+/* In a forked child (pthread_atfork, before anything else runs there): a
+ * thread of the parent that held one of these locks at the fork, say a
+ * probe hung in C_Initialize, does not exist here and would hold it
+ * forever. */
+void p11_module_after_fork_child(void)
+{
+    size_t i;
+
+    pthread_mutex_init(&env_lock, NULL);
+    pthread_mutex_init(&registry_lock, NULL);
+    pthread_mutex_init(&guards_lock, NULL);
+    pthread_mutex_init(&unguarded_init_lock, NULL);
+    for (i = 0; i < P11_MAX_GUARDS; i++)
+        if (guards[i].users > 0) {
+            pthread_rwlock_init(&guards[i].lock, NULL);
+            pthread_mutex_init(&guards[i].init_lock, NULL);
+        }
 }

@@ -634,6 +634,71 @@ static void test_exit_during_a_probe(void **state)
     (void)state;
 }
 
+/* A worker forked while the parent's prober hangs in C_Initialize of a down
+ * member (an nginx reload during an HSM outage).  The child has no such
+ * thread, so a lock that thread held at the fork must not hold up the
+ * child's own start: before, the child's first operation waited for a lock
+ * that would never be released, and the member stayed down in it for good. */
+static void test_fork_while_a_probe_hangs(void **state)
+{
+    char topo[300], spec[320];
+    FILE *f;
+    pid_t pid;
+    int status;
+
+    snprintf(topo, sizeof(topo), "%s/fork-topology.json", dir);
+    f = fopen(topo, "w");
+    assert_non_null(f);
+    fprintf(f, "{\"partitions\": [{\"name\": \"CORE\", \"members\": [{\"name\": \"m1\", "
+               "\"module\": \"%s\", \"env\": {\"PRIMUS_TEST_MEMBER\": \"m1\"}, "
+               "\"timeout-ms\": 3000}]}]}\n",
+            PRIMUS_SHIM_PATH);
+    fclose(f);
+    fflush(NULL);
+    pid = fork(); /* the server's master process */
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        CK_MECHANISM mech = {CKM_ECDSA, NULL, 0};
+        unsigned char sig[128];
+        size_t len = sizeof(sig);
+        p11_core *core = p11_core_new();
+        p11_key *key;
+        pid_t worker;
+        int wstatus;
+
+        snprintf(spec, sizeof(spec), "file:%s", pin_file);
+        if (p11_core_set(core, "primus-topology", topo) != P11_OK ||
+            p11_core_set(core, "pkcs11-module-token-pin", spec) != P11_OK)
+            _exit(10);
+        key = open_key(core, "pkcs11:token=CORE;id=%02", CKO_PRIVATE_KEY);
+        shim_fail("C_Sign", CKR_DEVICE_ERROR, 1);
+        if (p11_key_sign(key, &mech, hash32, 32, sig, &len) != P11_ERR_UNAVAILABLE)
+            _exit(11); /* the member is down; the prober probes it in 100 ms */
+        shim_delay("C_Initialize", 2500);
+        usleep(400 * 1000); /* the probe is inside C_Initialize */
+        fflush(NULL);
+        worker = fork();
+        if (worker < 0)
+            _exit(12);
+        if (worker == 0) {
+            shim_delay("C_Initialize", 0); /* the HSM answers the worker */
+            len = sizeof(sig);
+            if (p11_key_sign(key, &mech, hash32, 32, sig, &len) != P11_OK) {
+                fprintf(stderr, "worker: %s\n", p11_error_message());
+                _exit(13);
+            }
+            _exit(0);
+        }
+        if (waitpid(worker, &wstatus, 0) != worker || !WIFEXITED(wstatus))
+            _exit(14);
+        _exit(WEXITSTATUS(wstatus));
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    (void)state;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -656,6 +721,7 @@ int main(void)
         cmocka_unit_test(test_key_deleted_under_a_running_process),
         cmocka_unit_test(test_key_made_ambiguous_under_a_running_process),
         cmocka_unit_test(test_exit_during_a_probe),
+        cmocka_unit_test(test_fork_while_a_probe_hangs),
     };
     return cmocka_run_group_tests(tests, setup_token, remove_token);
 }
