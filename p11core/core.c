@@ -28,7 +28,10 @@ unsigned long p11_fork_generation(void) { return atomic_load_explicit(&fork_gene
  * from its own exit handler, registered earlier, so it runs later: by then
  * the module is gone.  We register a handler after each C_Initialize (so it
  * runs before the module's destructors), finalize there, and make no
- * PKCS#11 call afterwards. */
+ * PKCS#11 call afterwards.  Not a module that cluster members call on their
+ * worker threads: exit does not stop those, and finalizing under a call
+ * still running there (a probe) crashed p11-kit's client (assertion
+ * "sock->refs > 0") or waited for a call to a dead HSM. */
 static pthread_mutex_t guard_lock = PTHREAD_MUTEX_INITIALIZER;
 static p11_module *guarded[16];
 static size_t n_guarded;
@@ -47,7 +50,7 @@ static void exit_guard(void)
     for (i = 0; i < n_guarded; i++) {
         p11_module *mod = guarded[i];
         if (!atomic_load(&guard_no_deinit) && mod->initialized && mod->owns_init &&
-            mod->fork_gen == p11_fork_generation())
+            mod->fork_gen == p11_fork_generation() && !atomic_load(&mod->worker_calls))
             mod->fl->C_Finalize(NULL);
         mod->initialized = 0;
     }
@@ -283,6 +286,7 @@ static p11_status start_from_topology(p11_core *core)
             }
             m->mod = mod;
             m->gated = 1;
+            atomic_store(&mod->worker_calls, 1);
             m->priority = tm->priority;
             m->timeout_ms = tm->timeout_ms;
             m->name = p11_strdup(tm->name);

@@ -60,6 +60,8 @@ typedef struct p11_module {
     char **env;            /* "NAME=value" set around C_GetFunctionList/C_Initialize */
     char *env_key;         /* env joined: part of the instance's identity */
     atomic_int env_taken_at_load; /* an instance per C_GetFunctionList: env not needed later */
+    atomic_int worker_calls; /* gated members call it on their worker threads */
+    atomic_int left_in_use;  /* a worker may still be inside a call to it: never finalize or free */
 } p11_module;
 
 /* The process-wide instance of the module at path (loaded on first use,

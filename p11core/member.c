@@ -406,8 +406,12 @@ void p11_member_free(p11_member *m)
 {
     if (m == NULL)
         return;
-    if (m->gated && !p11_gate_shutdown(&m->gate))
-        return; /* a worker still hangs in a call on this member: leave it be */
+    if (m->gated && !p11_gate_shutdown(&m->gate)) {
+        /* a worker still hangs in a call on this member: leave it, and its
+         * module, be */
+        atomic_store(&m->mod->left_in_use, 1);
+        return;
+    }
     p11_session_pool_reset(m, 1);
     free(m->idle);
     free(m->mechs);

@@ -489,6 +489,13 @@ void p11_module_release(p11_module *mod, int no_deinit)
             break;
         }
     pthread_mutex_unlock(&registry_lock);
+    if (atomic_load(&mod->left_in_use)) {
+        /* A worker hangs in a call to it (and may hold its init lock): it
+         * is neither finalized nor freed under that call; the next load of
+         * this library makes a new instance. */
+        p11_exit_guard_forget(mod);
+        return;
+    }
     pthread_mutex_lock(instance_init_lock(mod));
     if (!no_deinit && mod->initialized && mod->owns_init &&
         mod->fork_gen == p11_fork_generation() && !p11_process_exiting())

@@ -11,6 +11,9 @@
 #     right after a long-down node came back, before the prober (back-off up
 #     to 2 s) has seen it.  Zero operations may fail: the operation that
 #     finds no live member asks the down ones itself.
+#  5. A probe hung in one member's C_Initialize (a node that accepts
+#     connections and never answers) keeps no other member from coming
+#     back, and the process ends while that probe still hangs.
 set -uo pipefail
 source "$PRIMUS_SRC/tests/lib/assert.sh"
 source "$PRIMUS_SRC/tests/lib/cluster.sh"
@@ -18,7 +21,8 @@ source "$PRIMUS_SRC/tests/lib/cluster.sh"
 LOAD="$PRIMUS_BUILD/tests/signload"
 CTL="$PRIMUS_BUILD/tools/primusctl"
 work=$(mktemp -d /tmp/primus-failover.XXXXXX)
-trap 'cluster_teardown; rm -rf "$work"' EXIT
+silent=
+trap 'cluster_teardown; [ -z "$silent" ] || kill "$silent" 2>/dev/null; rm -rf "$work"' EXIT
 export CLUSTER_QUIET=1
 cluster_setup "$work/c" 3 PART1 1234 || fail "cluster did not start"
 cluster_topology "$work/topology.json" 1000
@@ -131,4 +135,50 @@ wait "$load"
 STATUS=$? OUT=$(cat "$work/rolling.out") ERR=$(cat "$work/rolling.err") LAST_CMD="signload rolling"
 expect_status 0
 expect_out "operations 3500 failed 0 bad-signatures 0"
+
+# ---- 5: a probe hung in C_Initialize holds up no other member ----
+# Now node2 is up, node1 and node3 down.  A silent listener takes node3's
+# socket: it accepts connections (the listen backlog) and never answers, as
+# a stopped HSM does, so the prober's next probe of node3 hangs in
+# C_Initialize.  node1 then comes back and must serve while that probe
+# still hangs.
+python3 -c 'import os, socket, sys, time
+path = sys.argv[1]
+if os.path.exists(path): os.unlink(path)
+s = socket.socket(socket.AF_UNIX); s.bind(path); s.listen(64)
+time.sleep(600)' "$(cluster_socket 3)" &
+silent=$!
+"$LOAD" --topology "$work/topology.json" --pin-source "file:$work/c/pin" \
+    --uri "pkcs11:token=PART1;object=ec-key" --pub "$work/c/ref/ec.pub.pem" \
+    --threads 1 --count 200000 --pace-ms 1 --progress "$progress" --stop-file "$work/stop" \
+    >"$work/hung.out" 2>"$work/hung.err" &
+load=$!
+wait_ops 200
+sleep 2.5 # the prober's back-off is at most 2 s: its probe of node3 now hangs
+cluster_restart 1 || fail "restarting node 1"
+deadline=$((SECONDS + 8))
+while [ "$(member_ops node1)" -lt 100 ]; do
+    kill -0 "$load" 2>/dev/null || { ERR=$(cat "$work/hung.err"); fail "the load ended early"; }
+    [ $SECONDS -lt $deadline ] ||
+        fail "node1 did not serve within 8 s of its restart while a probe of node3 hung"
+    sleep 0.1
+done
+pass
+# The process ends while that probe still hangs (a worker stopping during
+# an outage): it must neither wait for the probe nor finalize the module
+# under it (p11-kit's client asserts, or the call never returns).
+touch "$work/stop"
+deadline=$((SECONDS + 15))
+while kill -0 "$load" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
+if kill -0 "$load" 2>/dev/null; then
+    LAST_CMD="signload hung probe" ERR=$(cat "$work/hung.err") OUT=$(cat /proc/$load/task/*/wchan 2>/dev/null | tr '\0' ' ')
+    kill -KILL "$load"
+    fail "the load process did not end within 15 s while a probe of node3 hung"
+fi
+wait "$load"
+STATUS=$? OUT=$(cat "$work/hung.out") ERR=$(cat "$work/hung.err") LAST_CMD="signload hung probe"
+expect_status 0
+expect_out "failed 0 bad-signatures 0"
+kill "$silent"
+silent=
 finish

@@ -3,6 +3,7 @@
  *   signload --topology FILE --pin-source file:PIN --uri URI --pub PEM
  *            --threads N --count N [--status-out FILE] [--progress FILE]
  *            [--allow-failures 1 --pace-ms MS]   (an outage: failures allowed, every op paced)
+ *            [--stop-file F]   (end early, as soon as F exists)
  *
  * Every thread signs SHA-256 digests with CKM_ECDSA (EC keys) or
  * CKM_RSA_PKCS (RSA keys) and verifies each signature in software against
@@ -77,6 +78,7 @@ static double now_ms(void)
 }
 
 static unsigned pace_ms;
+static const char *stop_path;
 
 /* The live view for the driving script: operations done and the core's
  * status (states and per-member counts), replaced atomically. */
@@ -103,6 +105,8 @@ static void *worker(void *arg)
     memcpy(in, sha256_prefix, sizeof(sha256_prefix));
     for (i = 0; i < per_thread; i++) {
         size_t len = sizeof(sig);
+        if (stop_path && i % 20 == 0 && access(stop_path, F_OK) == 0)
+            break;
         char msg[64];
         double t0 = now_ms(), took;
         long n;
@@ -160,6 +164,7 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--progress")) progress_path = argv[i + 1];
         else if (!strcmp(argv[i], "--allow-failures")) allow_failures = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--pace-ms")) pace_ms = (unsigned)atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--stop-file")) stop_path = argv[i + 1];
     }
     if (!topology || !pin || !uri_text || !pub_path || threads < 1 || threads > 64) {
         fprintf(stderr, "usage: signload --topology F --pin-source file:P --uri U --pub PEM [--threads N] [--count N]\n");

@@ -40,6 +40,7 @@ tls_uri_pem "$EC_URI" "$WORK/ec.uri.pem"
 tls_worker_user
 
 R=$WORK/apache
+SERVER_LOG=$R/error.log # shown when a load fails
 mkdir -p "$R/htdocs"
 BODY="served by Apache ($MPM) with a key in the HSM"
 echo "$BODY" >"$R/htdocs/index.html"

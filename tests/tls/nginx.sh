@@ -42,6 +42,7 @@ tls_uri_pem "$EC_URI" "$WORK/ec.uri.pem"
 tls_worker_user
 
 P=$WORK/nginx
+SERVER_LOG=$P/error.log # shown when a load fails
 mkdir -p "$P/tmp" "$P/cores"
 chmod 777 "$P/cores"
 RSA_PORT=$(free_port)

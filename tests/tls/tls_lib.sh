@@ -257,6 +257,10 @@ curl_load_check() {
     [ "$failed" -eq 0 ] && pass || {
         LAST_CMD="curl_load $name" OUT=$(grep -v '^200 1 0 *$' "$WORK/$name.res" | sort | uniq -c | head)
         ERR=$(head -5 "$WORK/$name.err")
+        # what the server said of the failed handshakes (SERVER_LOG: its error log)
+        [ -n "${SERVER_LOG:-}" ] &&
+            ERR+=$'\n  server log: '$(grep -E 'SSL_do_handshake|\[(error|crit|alert|emerg)\]' \
+                "$SERVER_LOG" 2>/dev/null | tail -4)
         fail "$name: $LOAD_OK of $LOAD_N requests succeeded over new connections"
     }
 }
