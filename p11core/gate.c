@@ -68,6 +68,29 @@ static void job_free(p11_job *job)
     free(job);
 }
 
+/* A late hook touches the member's partition and core, which a core being
+ * freed takes away once its gates are shut: so hooks run only while the gate
+ * is open, and shutting it waits for those running. */
+static int gate_enter_late(p11_gate *g)
+{
+    int open;
+
+    pthread_mutex_lock(&g->lock);
+    open = !g->closing;
+    if (open)
+        g->late_running++;
+    pthread_mutex_unlock(&g->lock);
+    return open;
+}
+
+static void gate_leave_late(p11_gate *g)
+{
+    pthread_mutex_lock(&g->lock);
+    g->late_running--;
+    pthread_cond_broadcast(&g->wake);
+    pthread_mutex_unlock(&g->lock);
+}
+
 static void *worker_main(void *arg)
 {
     p11_member *m = arg;
@@ -108,7 +131,12 @@ static void *worker_main(void *arg)
         pthread_cond_signal(&job->done_cond);
         pthread_mutex_unlock(&job->lock);
         if (abandoned) {
-            /* The caller left at its deadline: the late result is dropped. */
+            /* The caller left at its deadline: the late result is dropped,
+             * unless its class still has a use for it. */
+            if (job->cls->late && gate_enter_late(g)) {
+                job->cls->late(job->m, rv);
+                gate_leave_late(g);
+            }
             job->cls->release(job->copy);
             job_free(job);
             pthread_mutex_lock(&g->lock);
@@ -234,6 +262,8 @@ int p11_gate_shutdown(p11_gate *g)
     pthread_mutex_lock(&g->lock);
     g->closing = 1;
     pthread_cond_broadcast(&g->wake);
+    while (g->late_running > 0)
+        pthread_cond_wait(&g->wake, &g->lock);
     /* Idle workers leave at once; a stuck one may never come back, and then
      * the member it points to must outlive it. */
     while (g->threads > 0 && g->stuck == 0 && g->threads == g->idle)

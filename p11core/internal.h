@@ -96,6 +96,9 @@ typedef struct p11_op_class {
     void *(*clone)(const void *arg);           /* NULL on allocation failure */
     void (*merge)(void *arg, const void *copy); /* results back into the caller's arg */
     void (*release)(void *copy);
+    /* Optional: the result of a call its caller gave up on at the deadline,
+     * on the worker, once it returns (a slow probe that did succeed). */
+    void (*late)(p11_member *m, CK_RV rv);
     int no_session;                            /* run gets no session (probes) */
 } p11_op_class;
 
@@ -114,6 +117,7 @@ typedef struct p11_gate {
     struct p11_job *head, *tail;
     unsigned threads, idle;
     unsigned stuck;          /* calls abandoned at their deadline and not yet returned */
+    unsigned late_running;   /* op_class.late hooks running now (shutdown waits for them) */
     int closing;
 } p11_gate;
 

@@ -89,7 +89,31 @@ static void *probe_clone(const void *arg)
 
 static void probe_merge(void *arg, const void *copy) { (void)arg; (void)copy; }
 
-static const p11_op_class probe_class = {.run = probe_run, .clone = probe_clone, .merge = probe_merge, .release = free, .no_session = 1};
+/* The member answered: it is back with fresh sessions, login and handles. */
+static void probe_succeeded(p11_member *m)
+{
+    atomic_fetch_add(&m->generation, 1);
+    p11_session_pool_reset(m, 0);
+    m->probe_backoff_ms = P11_PROBE_FIRST_MS;
+    p11_member_mark_up(m);
+}
+
+/*
+ * A probe that outlived the member's deadline and then succeeded.  Its
+ * module is initialized and its token found, so the member is back.
+ * Dropping this answer would keep out for good a member whose reconnect
+ * (C_Initialize of a networked HSM's library) always takes longer than the
+ * deadline of one operation: every probe would be abandoned, however
+ * healthy the member.  No other probe runs meanwhile: a member with a call
+ * still out is not probed.
+ */
+static void probe_late(p11_member *m, CK_RV rv)
+{
+    if (rv == CKR_OK && atomic_load(&m->state) != P11_MEMBER_UP)
+        probe_succeeded(m);
+}
+
+static const p11_op_class probe_class = {.run = probe_run, .clone = probe_clone, .merge = probe_merge, .release = free, .late = probe_late, .no_session = 1};
 
 static unsigned long long ms_from_now(unsigned ms) { return p11_now_ns() + (unsigned long long)ms * 1000000ull; }
 
@@ -102,10 +126,7 @@ static int probe_member(p11_member *m, int reinitialize)
 
     rv = p11_gate_run(m, 0, &probe_class, &arg, &fault, &abandoned);
     if (rv == CKR_OK) {
-        atomic_fetch_add(&m->generation, 1); /* sessions, login and handles start afresh */
-        p11_session_pool_reset(m, 0);
-        m->probe_backoff_ms = P11_PROBE_FIRST_MS;
-        p11_member_mark_up(m);
+        probe_succeeded(m);
         return 1;
     }
     atomic_store(&m->last_rv, rv);

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "p11core.h"
@@ -699,6 +700,66 @@ static void test_fork_while_a_probe_hangs(void **state)
     (void)state;
 }
 
+/* A member whose reconnect takes longer than its deadline (a networked
+ * HSM's library connecting in C_Initialize, slower than one signature may
+ * take): the probe outlives the deadline but succeeds, and the member must
+ * come back.  Before, every such probe was abandoned and its answer
+ * dropped, so the member stayed down for good although it was healthy. */
+static void test_slow_reconnect_brings_the_member_back(void **state)
+{
+    char topo[300], spec[320];
+    FILE *f;
+    pid_t pid;
+    int status;
+
+    snprintf(topo, sizeof(topo), "%s/slow-topology.json", dir);
+    f = fopen(topo, "w");
+    assert_non_null(f);
+    fprintf(f, "{\"partitions\": [{\"name\": \"CORE\", \"members\": [{\"name\": \"m1\", "
+               "\"module\": \"%s\", \"env\": {\"PRIMUS_TEST_MEMBER\": \"m1\"}, "
+               "\"timeout-ms\": 400}]}]}\n",
+            PRIMUS_SHIM_PATH);
+    fclose(f);
+    fflush(NULL);
+    pid = fork(); /* the shim's delays and faults stay in this child */
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        CK_MECHANISM mech = {CKM_ECDSA, NULL, 0};
+        unsigned char sig[128];
+        size_t len = sizeof(sig);
+        p11_core *core = p11_core_new();
+        time_t give_up;
+        p11_status st = P11_ERR_UNAVAILABLE;
+        p11_key *key;
+
+        snprintf(spec, sizeof(spec), "file:%s", pin_file);
+        if (p11_core_set(core, "primus-topology", topo) != P11_OK ||
+            p11_core_set(core, "pkcs11-module-token-pin", spec) != P11_OK)
+            _exit(10);
+        key = open_key(core, "pkcs11:token=CORE;id=%02", CKO_PRIVATE_KEY);
+        shim_delay("C_Initialize", 900); /* every reconnect from now on: over the deadline */
+        shim_fail("C_Sign", CKR_DEVICE_ERROR, 1);
+        if (p11_key_sign(key, &mech, hash32, 32, sig, &len) != P11_ERR_UNAVAILABLE)
+            _exit(11); /* the member is down now */
+        give_up = time(NULL) + 8;
+        while (st != P11_OK && time(NULL) < give_up) {
+            usleep(50 * 1000);
+            len = sizeof(sig);
+            st = p11_key_sign(key, &mech, hash32, 32, sig, &len);
+        }
+        if (st != P11_OK) {
+            fprintf(stderr, "member not back after 8 s: %s\n", p11_error_message());
+            _exit(12);
+        }
+        p11_core_free(core);
+        _exit(0);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    (void)state;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -722,6 +783,7 @@ int main(void)
         cmocka_unit_test(test_key_made_ambiguous_under_a_running_process),
         cmocka_unit_test(test_exit_during_a_probe),
         cmocka_unit_test(test_fork_while_a_probe_hangs),
+        cmocka_unit_test(test_slow_reconnect_brings_the_member_back),
     };
     return cmocka_run_group_tests(tests, setup_token, remove_token);
 }
