@@ -119,20 +119,34 @@ static p11_member *member_by_serial(p11_partition *part, p11_module *mod, const 
     return NULL;
 }
 
+/* Rewrite a text field only when its value changed: a probe re-finds the
+ * same token, and other threads read these fields (messages, status,
+ * audit) without a lock; writing the same bytes again would race them. */
+static void field_update(char *dst, size_t dst_size, const CK_UTF8CHAR *src, size_t src_len)
+{
+    char fresh[80];
+
+    p11_field_copy(fresh, dst_size < sizeof(fresh) ? dst_size : sizeof(fresh), src, src_len);
+    if (strcmp(fresh, dst) != 0)
+        p11_field_copy(dst, dst_size, src, src_len);
+}
+
 void p11_member_fill(p11_member *m, CK_SLOT_ID slot, const CK_SLOT_INFO *si,
                      const CK_TOKEN_INFO *ti)
 {
-    m->slot = slot;
-    p11_field_copy(m->serial, sizeof(m->serial), ti->serialNumber, sizeof(ti->serialNumber));
-    p11_field_copy(m->label, sizeof(m->label), ti->label, sizeof(ti->label));
-    p11_field_copy(m->model, sizeof(m->model), ti->model, sizeof(ti->model));
-    p11_field_copy(m->manufacturer, sizeof(m->manufacturer), ti->manufacturerID,
-                   sizeof(ti->manufacturerID));
-    p11_field_copy(m->slot_description, sizeof(m->slot_description), si->slotDescription,
-                   sizeof(si->slotDescription));
-    p11_field_copy(m->slot_manufacturer, sizeof(m->slot_manufacturer), si->manufacturerID,
-                   sizeof(si->manufacturerID));
-    m->token_flags = ti->flags;
+    if (m->slot != slot)
+        m->slot = slot;
+    field_update(m->serial, sizeof(m->serial), ti->serialNumber, sizeof(ti->serialNumber));
+    field_update(m->label, sizeof(m->label), ti->label, sizeof(ti->label));
+    field_update(m->model, sizeof(m->model), ti->model, sizeof(ti->model));
+    field_update(m->manufacturer, sizeof(m->manufacturer), ti->manufacturerID,
+                 sizeof(ti->manufacturerID));
+    field_update(m->slot_description, sizeof(m->slot_description), si->slotDescription,
+                 sizeof(si->slotDescription));
+    field_update(m->slot_manufacturer, sizeof(m->slot_manufacturer), si->manufacturerID,
+                 sizeof(si->manufacturerID));
+    if (m->token_flags != ti->flags)
+        m->token_flags = ti->flags;
 }
 
 /* Tokens of one module into partitions: a partition is the set of tokens

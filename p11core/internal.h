@@ -51,7 +51,7 @@ typedef struct p11_module {
     void *dl;
     CK_FUNCTION_LIST *fl;
     CK_INFO info;
-    int initialized;       /* C_Initialize done in this process generation */
+    _Atomic int initialized; /* C_Initialize done in this process generation */
     int owns_init;         /* we initialized it (not CKR_CRYPTOKI_ALREADY_INITIALIZED) */
     char *init_args;
     unsigned long fork_gen;/* process generation of the last C_Initialize */
@@ -310,7 +310,7 @@ struct p11_core {
     pthread_cond_t probe_cond;
     pthread_t prober;
     unsigned long prober_gen;    /* fork generation + 1 while running */
-    int probe_stop;
+    _Atomic int probe_stop; /* read by the prober outside probe_lock */
     p11_partition **parts;
     size_t n_parts;
 };

@@ -8,6 +8,9 @@
 #   2. test    ctest -L stress, repeated, with TSAN_OPTIONS halt_on_error=1
 #              and the documented suppressions of tests/tsan.supp; any report
 #              fails the run
+#   3. core    test_core once (the cluster gate, prober and late probes on
+#              their threads); its two fork-with-threads tests are skipped
+#              there (PRIMUS_TSAN=1), since TSan cannot follow such a fork
 #
 # Races need overlap, not volume: the test keeps its few-second size and is
 # run PRIMUS_TSAN_REPEAT times instead, each time on a fresh token and cold
@@ -43,7 +46,8 @@ main() {
     export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$ROOT/tests/tsan.supp:print_suppressions=0"
     rc=0
     (cd "$BUILD" && timeout -k 30 "$BUDGET" \
-        ctest --output-on-failure -L stress --repeat "until-fail:$REPEAT" --timeout 300) || rc=$?
+        ctest --output-on-failure -L stress --repeat "until-fail:$REPEAT" --timeout 300 &&
+        PRIMUS_TSAN=1 ctest --output-on-failure -R '^test_core$' --timeout 300) || rc=$?
     if ((rc == 124 || rc == 137)); then
         echo "tsan.sh: the stress runs exceeded PRIMUS_TSAN_BUDGET=${BUDGET}s and were stopped" >&2
     fi

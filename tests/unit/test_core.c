@@ -598,6 +598,9 @@ static void test_exit_during_a_probe(void **state)
     pid_t pid;
     int status;
 
+    if (getenv("PRIMUS_TSAN")) /* ThreadSanitizer cannot follow a fork with threads running */
+        skip();
+
     snprintf(topo, sizeof(topo), "%s/exit-topology.json", dir);
     f = fopen(topo, "w");
     assert_non_null(f);
@@ -646,6 +649,9 @@ static void test_fork_while_a_probe_hangs(void **state)
     FILE *f;
     pid_t pid;
     int status;
+
+    if (getenv("PRIMUS_TSAN")) /* ThreadSanitizer cannot follow a fork with threads running */
+        skip();
 
     snprintf(topo, sizeof(topo), "%s/fork-topology.json", dir);
     f = fopen(topo, "w");
