@@ -766,6 +766,40 @@ static void test_slow_reconnect_brings_the_member_back(void **state)
     (void)state;
 }
 
+/* A key with CKA_ALWAYS_AUTHENTICATE takes a context-specific login before
+ * each signature: without it the token refuses C_Sign (user not logged in). */
+static void test_always_authenticate_key_logs_in_for_each_signature(void **state)
+{
+    CK_MECHANISM mech = {CKM_ECDSA, NULL, 0};
+    unsigned char sig[128];
+    size_t len;
+    unsigned long logins;
+    p11_core *core;
+    p11_key *key;
+    int i;
+
+    assert_int_equal(system("pkcs11-tool --module " PRIMUS_SOFTHSM_PATH " --token-label CORE "
+                            "--login --pin 1234 --keypairgen --key-type EC:prime256v1 --id 0a "
+                            "--label always-auth-key --always-auth >/dev/null"),
+                     0);
+    core = core_with_pin();
+    key = open_key(core, "pkcs11:token=CORE;id=%0a", CKO_PRIVATE_KEY);
+    logins = shim_calls("C_Login");
+    for (i = 0; i < 3; i++) {
+        len = sizeof(sig);
+        assert_int_equal(p11_key_sign(key, &mech, hash32, 32, sig, &len), P11_OK);
+        assert_int_equal(len, 64);
+    }
+    assert_true(shim_calls("C_Login") >= logins + 3);
+    p11_key_unref(key);
+    p11_core_free(core);
+    assert_int_equal(system("for t in privkey pubkey; do pkcs11-tool --module " PRIMUS_SOFTHSM_PATH
+                            " --token-label CORE --login --pin 1234 --delete-object --type $t "
+                            "--id 0a >/dev/null || exit 1; done"),
+                     0);
+    (void)state;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -790,6 +824,7 @@ int main(void)
         cmocka_unit_test(test_exit_during_a_probe),
         cmocka_unit_test(test_fork_while_a_probe_hangs),
         cmocka_unit_test(test_slow_reconnect_brings_the_member_back),
+        cmocka_unit_test(test_always_authenticate_key_logs_in_for_each_signature),
     };
     return cmocka_run_group_tests(tests, setup_token, remove_token);
 }
