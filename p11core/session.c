@@ -5,6 +5,7 @@
  * a retry can lock the partition. */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "internal.h"
 #include "audit.h"
@@ -171,11 +172,30 @@ static p11_status partition_pin(p11_partition *part, char **pin)
     return p11_pin_resolve(part->core->token_pin_spec, pin);
 }
 
+/*
+ * Answers to C_Login that are no verdict on the PIN: a token that compared
+ * the PIN says CKR_PIN_INCORRECT (and counts it); with these it compared
+ * nothing, so asking again cannot count against the PIN.  SoftHSM's file
+ * store gives them for a moment when another process rewrites the token
+ * file, which every login does: the workers of a server reaching one node
+ * log in together after the node restarts, and one of them failed its
+ * handshake.  A few tries, a few milliseconds apart.
+ */
+#define P11_LOGIN_TRIES 3
+#define P11_LOGIN_PAUSE_MS 15
+
+static int login_answer_is_no_verdict(CK_RV rv)
+{
+    return rv == CKR_GENERAL_ERROR || rv == CKR_FUNCTION_FAILED ||
+           rv == CKR_USER_PIN_NOT_INITIALIZED;
+}
+
 static CK_RV login_as(p11_member *m, CK_SESSION_HANDLE s, CK_USER_TYPE who)
 {
     p11_partition *part = m->part;
     char *pin = NULL;
     unsigned long long t0;
+    int attempt;
     CK_RV rv;
 
     pthread_mutex_lock(&part->pin_lock);
@@ -201,18 +221,24 @@ static CK_RV login_as(p11_member *m, CK_SESSION_HANDLE s, CK_USER_TYPE who)
                       part->name);
         return CKR_USER_NOT_LOGGED_IN;
     }
-    t0 = p11_now_ns();
-    rv = m->mod->fl->C_Login(s, who, (CK_UTF8CHAR *)pin, pin ? (CK_ULONG)strlen(pin) : 0);
-    p11_pin_free(pin);
-    if (rv == CKR_USER_ALREADY_LOGGED_IN)
-        rv = CKR_OK;
-    {
-        p11_audit_fields f = {.event = "login", .member = m, .rv = rv, .has_rv = 1,
-                              .started_ns = t0,
-                              .detail = who == CKU_CONTEXT_SPECIFIC ? "context-specific login"
-                                                                    : NULL};
-        p11_audit_record(part->core, &f);
+    for (attempt = 1;; attempt++) {
+        struct timespec pause = {0, P11_LOGIN_PAUSE_MS * 1000000L * attempt};
+        t0 = p11_now_ns();
+        rv = m->mod->fl->C_Login(s, who, (CK_UTF8CHAR *)pin, pin ? (CK_ULONG)strlen(pin) : 0);
+        if (rv == CKR_USER_ALREADY_LOGGED_IN)
+            rv = CKR_OK;
+        {
+            p11_audit_fields f = {.event = "login", .member = m, .rv = rv, .has_rv = 1,
+                                  .started_ns = t0,
+                                  .detail = who == CKU_CONTEXT_SPECIFIC ? "context-specific login"
+                                                                        : NULL};
+            p11_audit_record(part->core, &f);
+        }
+        if (attempt == P11_LOGIN_TRIES || !login_answer_is_no_verdict(rv))
+            break;
+        nanosleep(&pause, NULL);
     }
+    p11_pin_free(pin);
     switch (rv) {
     case CKR_OK:
         break;
@@ -221,8 +247,10 @@ static CK_RV login_as(p11_member *m, CK_SESSION_HANDLE s, CK_USER_TYPE who)
     case CKR_PIN_LEN_RANGE:
     case CKR_PIN_LOCKED:
     case CKR_PIN_EXPIRED:
-    case CKR_USER_PIN_NOT_INITIALIZED:
         part->pin_failure = rv;
+        p11_error_set_rv(P11_ERR_PIN, rv, "login to partition \"%s\" failed", part->name);
+        break;
+    case CKR_USER_PIN_NOT_INITIALIZED: /* no PIN was checked: asking again cannot lock it */
         p11_error_set_rv(P11_ERR_PIN, rv, "login to partition \"%s\" failed", part->name);
         break;
     default:

@@ -260,7 +260,8 @@ curl_load_check() {
         # what the server said of the failed handshakes (SERVER_LOG: its error log)
         [ -n "${SERVER_LOG:-}" ] &&
             ERR+=$'\n  server log: '$(grep -E 'SSL_do_handshake|\[(error|crit|alert|emerg)\]' \
-                "$SERVER_LOG" 2>/dev/null | tail -4)
+                "$SERVER_LOG" 2>/dev/null | tail -4)$'\n  libraries in the server log: '$(
+                grep -avE '^[0-9]{4}/[0-9]{2}/[0-9]{2} ' "$SERVER_LOG" 2>/dev/null | tail -6)
         fail "$name: $LOAD_OK of $LOAD_N requests succeeded over new connections"
     }
 }

@@ -237,6 +237,44 @@ static void test_wrong_pin_is_never_retried(void **state)
     (void)state;
 }
 
+/* C_Login answers that are no verdict on the PIN (the token compared
+ * nothing) are asked again a few times; SoftHSM gives them for a moment
+ * while another process rewrites its token file.  A PIN the token refused
+ * is still never retried (above). */
+static void test_login_answer_without_verdict_is_asked_again(void **state)
+{
+    static const CK_RV no_verdict[] = {CKR_GENERAL_ERROR, CKR_USER_PIN_NOT_INITIALIZED};
+    p11_core *core;
+    p11_uri *uri = NULL;
+    p11_key *key = NULL;
+    unsigned long before;
+    size_t i;
+
+    assert_int_equal(p11_uri_parse("pkcs11:token=CORE;object=rsa-key", &uri, NULL), P11_URI_OK);
+    for (i = 0; i < sizeof(no_verdict) / sizeof(no_verdict[0]); i++) {
+        core = core_with_pin();
+        shim_fail("C_Login", no_verdict[i], 2);
+        before = shim_calls("C_Login");
+        assert_int_equal(p11_key_open_uri(core, uri, CKO_PRIVATE_KEY, &key), P11_OK);
+        assert_int_equal(shim_calls("C_Login"), before + 3);
+        p11_key_unref(key);
+        key = NULL;
+        p11_core_free(core);
+    }
+    /* one that lasts is reported, and the next operation tries again */
+    core = core_with_pin();
+    shim_fail("C_Login", CKR_GENERAL_ERROR, 3);
+    before = shim_calls("C_Login");
+    assert_int_not_equal(p11_key_open_uri(core, uri, CKO_PRIVATE_KEY, &key), P11_OK);
+    assert_non_null(strstr(p11_error_message(), "CKR_GENERAL_ERROR"));
+    assert_int_equal(shim_calls("C_Login"), before + 3);
+    assert_int_equal(p11_key_open_uri(core, uri, CKO_PRIVATE_KEY, &key), P11_OK);
+    p11_key_unref(key);
+    p11_core_free(core);
+    p11_uri_free(uri);
+    (void)state;
+}
+
 static void test_refused_handle_is_looked_up_again(void **state)
 {
     p11_core *core = core_with_pin();
@@ -808,6 +846,7 @@ int main(void)
         cmocka_unit_test(test_ambiguous_uri_lists_candidates),
         cmocka_unit_test(test_warm_operations_make_no_lookup_login_or_session_open),
         cmocka_unit_test(test_wrong_pin_is_never_retried),
+        cmocka_unit_test(test_login_answer_without_verdict_is_asked_again),
         cmocka_unit_test(test_refused_handle_is_looked_up_again),
         cmocka_unit_test(test_device_error_names_member_and_recovers),
         cmocka_unit_test(test_general_error_from_a_live_member_is_not_a_fault),
