@@ -177,9 +177,9 @@ static p11_status partition_pin(p11_partition *part, char **pin)
  * the PIN says CKR_PIN_INCORRECT (and counts it); with these it compared
  * nothing, so asking again cannot count against the PIN.  SoftHSM's file
  * store gives them for a moment when another process rewrites the token
- * file, which every login does: the workers of a server reaching one node
- * log in together after the node restarts, and one of them failed its
- * handshake.  A few tries, a few milliseconds apart.
+ * file, which every login does, and the workers of a server that reach one
+ * node log in together when the node restarts.  A few tries, a few
+ * milliseconds apart, keep their handshakes from failing.
  */
 #define P11_LOGIN_TRIES 3
 #define P11_LOGIN_PAUSE_MS 15
