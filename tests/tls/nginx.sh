@@ -192,7 +192,7 @@ served_pubkey "$EC_PORT" "$WORK/ref/ec.pub.pem" -tls1_3
 say "stop nginx"
 run "${NGINX[@]}" -s quit
 expect_status 0
-wait "$MASTER"
+wait_or_dump "$MASTER" 60
 MSTATUS=$?
 [ "$MSTATUS" = 0 ] && pass || { OUT=$(cat "$WORK/nginx.out"); fail "nginx master exited with $MSTATUS"; }
 for w in $W1 $W2; do

@@ -169,7 +169,7 @@ echo "    200 requests with only node 2 up, 200 with nodes 1 and 3 back and node
 say "stop nginx"
 run "${NGINX[@]}" -s quit
 expect_status 0
-wait "$MASTER"
+wait_or_dump "$MASTER" 60
 MSTATUS=$?
 [ "$MSTATUS" = 0 ] && pass || { OUT=$(cat "$WORK/nginx.out"); fail "nginx master exited with $MSTATUS"; }
 AL=$(awk '$4 == 200 && $3 == "."' "$P/access.log" | wc -l)

@@ -31,6 +31,7 @@
 #   only_loopback PIDS...    none of these processes listens beyond 127.0.0.1
 #   log_problems FILE        [error]/[crit]/[alert]/[emerg] lines (nginx and Apache style)
 #   core_report DIR BINARY   backtraces of core files a crashed server left in DIR
+#   wait_or_dump PID SECONDS  wait for a stopping server; stacks of its processes if it hangs
 #   known_bug_count FILE, known_bug_filter FILE, known_bug_report   see KNOWN PROVIDER BUG below
 set -uo pipefail
 : "${PRIMUS_SRC:?set PRIMUS_SRC to the source tree}"
@@ -293,6 +294,28 @@ core_report() {
             gdb -batch -ex 'thread apply all bt 30' "$2" "$c" 2>/dev/null | grep -E '^(#|Thread|Program)' | head -120
         fi
     done
+}
+
+# wait_or_dump PID SECONDS: wait for PID (a server master) to exit; if it and
+# its children are still there after SECONDS, print every thread's stack of
+# each (gdb), kill the group and fail: a hang at stop shows where it hangs.
+wait_or_dump() {
+    local pid=$1 limit=$2 start=$SECONDS p stacks=""
+    while kill -0 "$pid" 2>/dev/null; do
+        if [ $((SECONDS - start)) -ge "$limit" ]; then
+            for p in $pid $(ps -o pid= --ppid "$pid"); do
+                stacks+=$'\n'"=== process $p: $(tr '\0' ' ' </proc/"$p"/cmdline 2>/dev/null)"$'\n'
+                command -v gdb >/dev/null &&
+                    stacks+=$(timeout 60 gdb -batch -p "$p" -ex 'thread apply all bt 25' 2>/dev/null |
+                        grep -E '^(#|Thread)' | head -150)
+            done
+            kill -KILL -- -"$pid" 2>/dev/null
+            echo "$stacks" >&2
+            fail "process $pid did not exit within $limit s of being told to stop (stacks above)"
+        fi
+        sleep 0.1
+    done
+    wait "$pid"
 }
 
 log_problems() {
