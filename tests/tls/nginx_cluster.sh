@@ -167,7 +167,11 @@ done
 echo "    200 requests with only node 2 up, 200 with nodes 1 and 3 back and node 2 down: all answered"
 
 say "stop nginx"
-run "${NGINX[@]}" -s quit
+# nginx -s loads the configuration, keys included, as a server does: it must
+# exit too (its stacks are shown if it does not)
+"${NGINX[@]}" -s quit >"$WORK/quit.out" 2>&1 &
+wait_or_dump $! 60
+STATUS=$? LAST_CMD="nginx -s quit" OUT=$(cat "$WORK/quit.out")
 expect_status 0
 wait_or_dump "$MASTER" 60
 MSTATUS=$?

@@ -296,7 +296,8 @@ core_report() {
     done
 }
 
-# wait_or_dump PID SECONDS: wait for PID (a server master) to exit; if it and
+# wait_or_dump PID SECONDS: wait for PID (a server master, or a command run in
+# the background) to exit, returning its status; if it and
 # its children are still there after SECONDS, print every thread's stack of
 # each (gdb), kill the group and fail: a hang at stop shows where it hangs.
 wait_or_dump() {
@@ -309,7 +310,7 @@ wait_or_dump() {
                     stacks+=$(timeout 60 gdb -batch -p "$p" -ex 'thread apply all bt 25' 2>/dev/null |
                         grep -E '^(#|Thread)' | head -150)
             done
-            kill -KILL -- -"$pid" 2>/dev/null
+            kill -KILL -- -"$pid" "$pid" 2>/dev/null
             echo "$stacks" >&2
             fail "process $pid did not exit within $limit s of being told to stop (stacks above)"
         fi
