@@ -18,7 +18,6 @@
  * names the parent's stream and seq at the fork. */
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -473,15 +472,10 @@ static p11_status p11_audit_failure(p11_audit *a);
 
 static void start_writer_locked(p11_audit *a)
 {
-    sigset_t all, old;
-
     if (a->writer_running)
         return;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old); /* the writer takes no signal of the application's */
-    if (pthread_create(&a->writer, NULL, writer_main, a) == 0)
+    if (p11_thread_start(&a->writer, NULL, writer_main, a) == 0)
         a->writer_running = 1;
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
 /* Format and write the first n queued records (writer side, no lock held:

@@ -8,11 +8,11 @@
  * (p11_op_class.clone) and releases it when the call finally returns, so a
  * late answer can never write into memory the caller has moved on from.
  *
- * Workers also block SIGPIPE: p11-kit's client writes to a dead socket
- * without MSG_NOSIGNAL, and a member's death must never kill its host. */
+ * Workers block every signal (p11_thread_start): SIGPIPE, since p11-kit's
+ * client writes to a dead socket without MSG_NOSIGNAL and a member's death
+ * must never kill its host, and the application's own signals. */
 #include <dlfcn.h>
 #include <errno.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -95,11 +95,7 @@ static void *worker_main(void *arg)
 {
     p11_member *m = arg;
     p11_gate *g = &m->gate;
-    sigset_t pipe_set;
 
-    sigemptyset(&pipe_set);
-    sigaddset(&pipe_set, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &pipe_set, NULL);
     for (;;) {
         p11_job *job;
         CK_RV rv;
@@ -166,7 +162,7 @@ static int gate_dispatch(p11_member *m, p11_job *job)
             pthread_attr_init(&attr);
             pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
             pthread_attr_setstacksize(&attr, 256 * 1024);
-            if (pthread_create(&t, &attr, worker_main, m) == 0) {
+            if (p11_thread_start(&t, &attr, worker_main, m) == 0) {
                 g->threads++;
                 g->idle++;
             } else {

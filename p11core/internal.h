@@ -339,5 +339,8 @@ char *p11_strdup(const char *s);
 /* Copy a space-padded PKCS#11 field into a NUL-terminated, trimmed string. */
 void p11_field_copy(char *dst, size_t dst_size, const CK_UTF8CHAR *src, size_t src_len);
 unsigned long long p11_now_ns(void);
+/* pthread_create for the core's own threads (gate workers, prober, audit
+ * writer): they start with every signal blocked (see util.c). */
+int p11_thread_start(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg);
 
 #endif

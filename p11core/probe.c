@@ -230,7 +230,7 @@ void p11_prober_wake(p11_core *core)
         p11_pin_code_in_memory();
         pthread_attr_init(&attr);
         pthread_attr_setstacksize(&attr, 256 * 1024);
-        if (pthread_create(&core->prober, &attr, prober_main, core) == 0)
+        if (p11_thread_start(&core->prober, &attr, prober_main, core) == 0)
             core->prober_gen = p11_fork_generation() + 1;
         pthread_attr_destroy(&attr);
     }

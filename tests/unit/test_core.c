@@ -8,6 +8,7 @@
 
 #include <dlfcn.h>
 #include <stdio.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -838,6 +839,66 @@ static void test_always_authenticate_key_logs_in_for_each_signature(void **state
     (void)state;
 }
 
+static void note_signal(int sig) { (void)sig; }
+
+/* The core's threads (gate workers, prober) take none of the application's
+ * signals.  An nginx master loads its keys, so these threads start, before
+ * it blocks its signals and waits for them in sigsuspend; a SIGCHLD or
+ * SIGQUIT handed to one of our threads instead never woke it, and the
+ * master did not stop (seen as a hang at `nginx -s quit`). */
+static void test_core_threads_take_no_application_signal(void **state)
+{
+    char topo[300];
+    FILE *f;
+    pid_t pid;
+    int status;
+
+    snprintf(topo, sizeof(topo), "%s/signal-topology.json", dir);
+    f = fopen(topo, "w");
+    assert_non_null(f);
+    fprintf(f, "{\"partitions\": [{\"name\": \"CORE\", \"members\": [{\"name\": \"m1\", "
+               "\"module\": \"%s\", \"env\": {\"PRIMUS_TEST_MEMBER\": \"m1\"}}]}]}\n",
+            PRIMUS_SHIM_PATH);
+    fclose(f);
+    fflush(NULL);
+    pid = fork(); /* the signal set-up stays in this child */
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        CK_MECHANISM mech = {CKM_ECDSA, NULL, 0};
+        unsigned char sig[128];
+        size_t len = sizeof(sig);
+        struct timespec wait = {3, 0};
+        sigset_t usr1;
+        p11_core *core = p11_core_new();
+        char spec[320];
+        p11_key *key;
+
+        signal(SIGUSR1, note_signal);
+        snprintf(spec, sizeof(spec), "file:%s", pin_file);
+        if (p11_core_set(core, "primus-topology", topo) != P11_OK ||
+            p11_core_set(core, "pkcs11-module-token-pin", spec) != P11_OK)
+            _exit(10);
+        key = open_key(core, "pkcs11:token=CORE;id=%02", CKO_PRIVATE_KEY);
+        if (p11_key_sign(key, &mech, hash32, 32, sig, &len) != P11_OK) /* gate workers */
+            _exit(11);
+        shim_fail("C_Sign", CKR_DEVICE_ERROR, 1);
+        len = sizeof(sig);
+        (void)p11_key_sign(key, &mech, hash32, 32, sig, &len); /* member down: the prober */
+        /* as the master does once its keys are loaded: block, then wait */
+        sigemptyset(&usr1);
+        sigaddset(&usr1, SIGUSR1);
+        sigprocmask(SIG_BLOCK, &usr1, NULL);
+        kill(getpid(), SIGUSR1);
+        if (sigtimedwait(&usr1, NULL, &wait) != SIGUSR1)
+            _exit(12); /* one of the core's threads took it */
+        _exit(0);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    (void)state;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -864,6 +925,7 @@ int main(void)
         cmocka_unit_test(test_fork_while_a_probe_hangs),
         cmocka_unit_test(test_slow_reconnect_brings_the_member_back),
         cmocka_unit_test(test_always_authenticate_key_logs_in_for_each_signature),
+        cmocka_unit_test(test_core_threads_take_no_application_signal),
     };
     return cmocka_run_group_tests(tests, setup_token, remove_token);
 }
